@@ -1,0 +1,93 @@
+// Command-line flags of fhirmesh-proxy, each also readable from a FHIRMESH_* environment variable;
+// a bad value or combination is refused here with one line that says what to fix.
+
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+export interface ProxyConfig {
+  routesFile: string;
+  listen: { host: string; port: number };
+  adminListen: { host: string; port: number };
+  intermediaryId: string;
+  shutdownGraceMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  accessLog: boolean;
+}
+
+export class FlagError extends Error {}
+
+export const PROXY_USAGE = `usage: fhirmesh-proxy --routes FILE [options]
+
+  --routes FILE            FhirRoute manifests (YAML); reloaded on change      FHIRMESH_ROUTES
+  --listen HOST:PORT       originator-facing listener (default 0.0.0.0:8080)   FHIRMESH_LISTEN
+  --admin-listen HOST:PORT /healthz /readyz /metrics /debug/routes             FHIRMESH_ADMIN_LISTEN
+                           (default 127.0.0.1:9901)
+  --intermediary-id NAME   this hop's name in Via and OperationOutcome         FHIRMESH_INTERMEDIARY_ID
+                           (default fhirmesh-<hostname>)
+  --shutdown-grace SECONDS time in-flight requests get on SIGTERM (default 25) FHIRMESH_SHUTDOWN_GRACE
+  --log-level LEVEL        debug | info | warn | error (default info)          FHIRMESH_LOG_LEVEL
+  --no-access-log          no access line per request                          FHIRMESH_ACCESS_LOG=false
+`;
+
+const INTERMEDIARY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyConfig | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      routes: { type: 'string' },
+      listen: { type: 'string' },
+      'admin-listen': { type: 'string' },
+      'intermediary-id': { type: 'string' },
+      'shutdown-grace': { type: 'string' },
+      'log-level': { type: 'string' },
+      'no-access-log': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help === true) return 'help';
+
+  const routesFile = values.routes ?? env.FHIRMESH_ROUTES;
+  if (routesFile === undefined || routesFile === '') throw new FlagError('--routes FILE (or FHIRMESH_ROUTES) is required: the FhirRoute manifests to serve');
+
+  const intermediaryId = values['intermediary-id'] ?? env.FHIRMESH_INTERMEDIARY_ID ?? defaultIntermediaryId();
+  if (!INTERMEDIARY_ID.test(intermediaryId)) {
+    throw new FlagError(`--intermediary-id '${intermediaryId}' must be 1-63 letters, digits, '.', '_' or '-' (it is a Via token)`);
+  }
+  const graceText = values['shutdown-grace'] ?? env.FHIRMESH_SHUTDOWN_GRACE ?? '25';
+  const grace = Number(graceText);
+  if (!Number.isFinite(grace) || grace < 0) throw new FlagError(`--shutdown-grace '${graceText}' must be a number of seconds >= 0`);
+  const logLevel = values['log-level'] ?? env.FHIRMESH_LOG_LEVEL ?? 'info';
+  if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
+    throw new FlagError(`--log-level '${logLevel}' must be debug, info, warn or error`);
+  }
+  const listen = parseHostPort('--listen', values.listen ?? env.FHIRMESH_LISTEN ?? '0.0.0.0:8080');
+  const adminListen = parseHostPort('--admin-listen', values['admin-listen'] ?? env.FHIRMESH_ADMIN_LISTEN ?? '127.0.0.1:9901');
+  if (listen.port !== 0 && listen.port === adminListen.port && listen.host === adminListen.host) {
+    throw new FlagError('--listen and --admin-listen must differ');
+  }
+  return {
+    routesFile,
+    listen,
+    adminListen,
+    intermediaryId,
+    shutdownGraceMs: grace * 1000,
+    logLevel,
+    accessLog: values['no-access-log'] !== true && env.FHIRMESH_ACCESS_LOG !== 'false',
+  };
+}
+
+export function parseHostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:]*):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || port > 65535) throw new FlagError(`${flag} '${text}' must be HOST:PORT, e.g. 127.0.0.1:8080`);
+  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function defaultIntermediaryId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 50);
+  return `fhirmesh-${host === '' ? 'proxy' : host}`;
+}

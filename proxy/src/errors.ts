@@ -1,0 +1,33 @@
+// Every failure the proxy itself can answer with, by stable code. Callers match on the code;
+// outcome/operation-outcome.ts is the one place that maps a code to HTTP status and FHIR issue.
+
+export const PROXY_ERRORS = {
+  FHIRMESH_METADATA_MALFORMED: { status: 400, issue: 'invalid' },
+  FHIRMESH_METADATA_CONFLICT: { status: 400, issue: 'invalid' },
+  FHIRMESH_DESTINATION_UNKNOWN: { status: 404, issue: 'not-found' },
+  FHIRMESH_METHOD_NOT_ALLOWED: { status: 405, issue: 'not-supported' },
+  FHIRMESH_BODY_TOO_LARGE: { status: 413, issue: 'too-long' },
+  FHIRMESH_UPSTREAM_REFUSED: { status: 502, issue: 'transient' },
+  FHIRMESH_UPSTREAM_RESET: { status: 502, issue: 'transient' },
+  FHIRMESH_UPSTREAM_BAD_RESPONSE: { status: 502, issue: 'transient' },
+  FHIRMESH_UPSTREAM_TLS: { status: 502, issue: 'security' },
+  FHIRMESH_UPSTREAM_TIMEOUT: { status: 504, issue: 'timeout' },
+  FHIRMESH_LOOP_DETECTED: { status: 508, issue: 'processing' },
+  FHIRMESH_NOT_READY: { status: 503, issue: 'transient' },
+  FHIRMESH_INTERNAL: { status: 500, issue: 'exception' },
+} as const satisfies Record<string, { status: number; issue: string }>;
+
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS;
+
+export class ProxyError extends Error {
+  readonly code: ProxyErrorCode;
+  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'ProxyError';
+  }
+}
+
+export function isProxyError(err: unknown): err is ProxyError {
+  return err instanceof ProxyError;
+}

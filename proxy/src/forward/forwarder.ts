@@ -1,0 +1,364 @@
+// Sends one originator request to its backend and relays the answer: streamed both ways, pooled
+// connections, the route's timeouts and retries, and the IG's status codes for upstream failures.
+
+import http from 'node:http';
+import https from 'node:https';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
+import { ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import type { UpstreamPool } from './upstream-pool.ts';
+import { isRewritableBody, rewriteUrlPrefix, StreamingReplace, URL_HEADERS } from './url-rewriter.ts';
+
+export interface ForwardRequest {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  route: CompiledRoute;
+  backend: CompiledBackend;
+  /** Path after the destination base (`/Patient/1`) and raw query without `?`. */
+  path: string;
+  query: string;
+  protocol: 'http' | 'https';
+}
+
+export interface ForwardResult {
+  status: number;
+  attempts: number;
+}
+
+/** Thrown once the response has started: the only honest signal left is to cut the connection. */
+export class ResponseAbortedError extends Error {
+  readonly status: number;
+  constructor(status: number, cause: unknown) {
+    super('the exchange failed after the response had started', { cause });
+    this.status = status;
+  }
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const RETRY_BACKOFF_MS = 25;
+
+export class Forwarder {
+  readonly #pool: UpstreamPool;
+  readonly #intermediaryId: string;
+
+  constructor(pool: UpstreamPool, intermediaryId: string) {
+    this.#pool = pool;
+    this.#intermediaryId = intermediaryId;
+  }
+
+  async forward(request: ForwardRequest): Promise<ForwardResult> {
+    const { req, route, backend } = request;
+    const parsed = this.#pool.parse(backend);
+    const upstreamPath =
+      (parsed.basePath + request.path || '/') + (request.query === '' ? '' : `?${request.query}`);
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      intermediaryId: this.#intermediaryId,
+      upstreamHost: parsed.hostHeader,
+      nextHopDestination: backend.nextHopDestination,
+      clientAddress: req.socket.remoteAddress,
+      originalHost: req.headers.host,
+      protocol: request.protocol,
+      httpVersion: req.httpVersion,
+    });
+    const hasBody = requestHasBody(req);
+    // Bodies are streamed, never kept, so only a request without one can be sent twice.
+    const replayable = !hasBody && IDEMPOTENT.has(req.method ?? '');
+    const maxAttempts = replayable ? 1 + route.retryAttempts : 1;
+
+    let staleSocketRetried = false;
+    for (let attempt = 1; ; attempt++) {
+      const lease = this.#pool.acquire(backend, parsed);
+      let exchange: Exchange;
+      try {
+        exchange = await sendOnce({
+          transport: parsed.isTls ? https : http,
+          agent: lease.agent,
+          url: parsed.url,
+          method: req.method ?? 'GET',
+          path: upstreamPath,
+          headers,
+          body: hasBody ? req : undefined,
+          maxBodyBytes: route.maxRequestBodyBytes,
+          connectTimeoutMs: route.connectTimeoutMs,
+          firstByteTimeoutMs: route.firstByteTimeoutMs,
+          idleTimeoutMs: route.idleTimeoutMs,
+          onClientGone: (fn) => request.res.once('close', fn),
+        });
+      } catch (err) {
+        lease.release();
+        if (!(err instanceof UpstreamFailure)) throw err;
+        const failure = err;
+        // A pooled socket the server had just closed is not a failure of the backend (Node docs:
+        // http.ClientRequest reusedSocket): try once more on a fresh one when that is safe.
+        if (failure.reusedSocket && failure.code === 'FHIRMESH_UPSTREAM_RESET' && replayable && !staleSocketRetried) {
+          staleSocketRetried = true;
+          attempt--;
+          continue;
+        }
+        if (attempt < maxAttempts && retryableFailure(route, failure)) {
+          await delay(RETRY_BACKOFF_MS * 2 ** (attempt - 1));
+          continue;
+        }
+        throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
+      }
+      const status = exchange.response.statusCode ?? 502;
+      if (attempt < maxAttempts && route.retryOn.includes(String(status) as '502' | '503' | '504')) {
+        exchange.response.resume();
+        exchange.response.once('end', lease.release);
+        exchange.response.once('error', lease.release);
+        await delay(RETRY_BACKOFF_MS * 2 ** (attempt - 1));
+        continue;
+      }
+      try {
+        await relay(exchange, request, backend);
+      } finally {
+        lease.release();
+      }
+      return { status, attempts: attempt };
+    }
+  }
+}
+
+function requestHasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+function retryableFailure(route: CompiledRoute, failure: UpstreamFailure): boolean {
+  if (failure.phase === 'connect') return route.retryOn.includes('connect-failure');
+  if (failure.code === 'FHIRMESH_UPSTREAM_RESET') return route.retryOn.includes('reset');
+  return false;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface SendOptions {
+  transport: typeof http | typeof https;
+  agent: http.Agent;
+  url: URL;
+  method: string;
+  path: string;
+  headers: string[];
+  body: http.IncomingMessage | undefined;
+  maxBodyBytes: number;
+  connectTimeoutMs: number;
+  firstByteTimeoutMs: number;
+  idleTimeoutMs: number;
+  onClientGone: (fn: () => void) => void;
+}
+
+interface Exchange {
+  upstream: http.ClientRequest;
+  response: http.IncomingMessage;
+}
+
+class UpstreamFailure extends Error {
+  readonly code: ProxyErrorCode;
+  readonly phase: 'connect' | 'request';
+  readonly reusedSocket: boolean;
+  constructor(code: ProxyErrorCode, message: string, phase: 'connect' | 'request', reusedSocket: boolean, cause: unknown) {
+    super(message, { cause });
+    this.code = code;
+    this.phase = phase;
+    this.reusedSocket = reusedSocket;
+  }
+}
+
+/** Declared on the request body limiter so the caller can tell 413 from an upstream failure. */
+class BodyTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`the request body is larger than this route allows (${limit} bytes); send a smaller body`);
+  }
+}
+
+class BodyLimiter extends Transform {
+  #seen = 0;
+  readonly #limit: number;
+  constructor(limit: number) {
+    super();
+    this.#limit = limit;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#limit) callback(new BodyTooLargeError(this.#limit));
+    else callback(null, chunk);
+  }
+}
+
+function sendOnce(options: SendOptions): Promise<Exchange> {
+  return new Promise<Exchange>((resolve, reject) => {
+    let phase: 'connect' | 'request' = 'connect';
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const upstream = options.transport.request({
+      agent: options.agent,
+      hostname: options.url.hostname.startsWith('[') ? options.url.hostname.slice(1, -1) : options.url.hostname,
+      port: options.url.port === '' ? undefined : Number(options.url.port),
+      method: options.method,
+      path: options.path,
+      headers: options.headers,
+      setHost: false,
+    });
+
+    const fail = (code: ProxyErrorCode, message: string, cause: unknown): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (settled) return;
+      settled = true;
+      upstream.destroy();
+      reject(new UpstreamFailure(code, message, phase, upstream.reusedSocket, cause));
+    };
+    const arm = (ms: number, onFire: () => void): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(onFire, ms);
+    };
+
+    // Three clocks: connect (new sockets only), silence while the body goes up, then the wait
+    // for the first response byte, which starts once the body is sent and the socket is up.
+    let connected = false;
+    let bodySent = false;
+    const armFirstByte = (): void => {
+      if (!connected || !bodySent || settled) return;
+      arm(options.firstByteTimeoutMs, () =>
+        fail('FHIRMESH_UPSTREAM_TIMEOUT', `the next hop sent no response within ${options.firstByteTimeoutMs} ms`, undefined),
+      );
+    };
+    upstream.on('socket', (socket) => {
+      if (!socket.connecting) {
+        phase = 'request';
+        connected = true;
+        armFirstByte();
+        return;
+      }
+      arm(options.connectTimeoutMs, () =>
+        fail('FHIRMESH_UPSTREAM_TIMEOUT', `no connection to the next hop within ${options.connectTimeoutMs} ms`, undefined),
+      );
+      socket.once(options.transport === https ? 'secureConnect' : 'connect', () => {
+        phase = 'request';
+        connected = true;
+        if (timer !== undefined) clearTimeout(timer);
+        timer = undefined;
+        armFirstByte();
+      });
+    });
+    upstream.setTimeout(options.idleTimeoutMs, () => {
+      if (!settled) fail('FHIRMESH_UPSTREAM_TIMEOUT', `the next hop was silent for ${options.idleTimeoutMs} ms`, undefined);
+    });
+    upstream.on('finish', () => {
+      bodySent = true;
+      upstream.setTimeout(0);
+      armFirstByte();
+    });
+    upstream.on('response', (response) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (settled) {
+        response.resume();
+        return;
+      }
+      settled = true;
+      resolve({ upstream, response });
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof BodyTooLargeError) {
+        if (timer !== undefined) clearTimeout(timer);
+        if (!settled) {
+          settled = true;
+          reject(new UpstreamFailure('FHIRMESH_BODY_TOO_LARGE', err.message, phase, false, err));
+        }
+        return;
+      }
+      const [code, message] = classifySocketError(err, phase);
+      fail(code, message, err);
+    });
+    options.onClientGone(() => {
+      if (!settled) fail('FHIRMESH_UPSTREAM_RESET', 'the originator went away', undefined);
+    });
+
+    const body = options.body;
+    if (body === undefined) {
+      upstream.end();
+      return;
+    }
+    const declared = Number(body.headers['content-length']);
+    const source = Number.isFinite(declared) ? body : body.pipe(new BodyLimiter(options.maxBodyBytes));
+    if (source !== body) {
+      source.on('error', (err) => upstream.destroy(err));
+    }
+    body.on('error', (err) => upstream.destroy(err));
+    source.pipe(upstream);
+  });
+}
+
+function classifySocketError(err: NodeJS.ErrnoException, phase: 'connect' | 'request'): [ProxyErrorCode, string] {
+  const code = err.code ?? '';
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return ['FHIRMESH_UPSTREAM_REFUSED', 'the next hop refused the connection'];
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return ['FHIRMESH_UPSTREAM_REFUSED', 'the next hop\'s host name could not be resolved'];
+  }
+  if (code.startsWith('HPE_')) return ['FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop sent a malformed HTTP response'];
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code.startsWith('UNABLE_TO') || code === 'EPROTO') {
+    return ['FHIRMESH_UPSTREAM_TLS', `TLS with the next hop failed (${code}); check the route's CA bundle and server name`];
+  }
+  if (phase === 'connect') return ['FHIRMESH_UPSTREAM_REFUSED', `could not connect to the next hop (${code || 'error'})`];
+  return ['FHIRMESH_UPSTREAM_RESET', 'the next hop closed the connection before answering'];
+}
+
+/** Streams the upstream answer back unchanged (bar the opt-in URL rewrite). */
+function relay(exchange: Exchange, request: ForwardRequest, backend: CompiledBackend): Promise<void> {
+  const { response, upstream } = exchange;
+  const { res, route } = request;
+  const status = response.statusCode ?? 502;
+  let headers = downstreamResponseHeaders(response.rawHeaders);
+  let body: NodeJS.ReadableStream = response;
+  const publicBase = route.rewriteResponseUrls ? route.publicBaseUrl : undefined;
+  if (publicBase !== undefined && publicBase !== backend.baseUrl) {
+    const rewriteBody = isRewritableBody(response.headers['content-type'], response.headers['content-encoding']);
+    const rewritten: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const lower = name.toLowerCase();
+      // A rewritten body has a new length, sent chunked.
+      if (rewriteBody && lower === 'content-length') continue;
+      const value = headers[i + 1] as string;
+      rewritten.push(name, URL_HEADERS.has(lower) ? rewriteUrlPrefix(value, backend.baseUrl, publicBase) : value);
+    }
+    headers = rewritten;
+    if (rewriteBody) body = response.pipe(new StreamingReplace(backend.baseUrl, publicBase));
+  }
+
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (err?: unknown): void => {
+      if (done) return;
+      done = true;
+      if (err === undefined) {
+        resolve();
+        return;
+      }
+      upstream.destroy();
+      res.destroy();
+      reject(new ResponseAbortedError(status, err));
+    };
+    // The exchange has started: silence now means a stuck transfer, which only aborting can report.
+    upstream.setTimeout(route.idleTimeoutMs, () => finish(new Error('idle timeout')));
+
+    res.writeHead(status, response.statusMessage, headers);
+    response.on('error', (err) => finish(err));
+    response.on('close', () => {
+      if (!response.complete) finish(new Error('the next hop closed the connection mid-response'));
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) finish(new Error('the originator went away'));
+    });
+    res.on('finish', () => finish());
+    if (body !== response) (body as Transform).on('error', (err) => finish(err));
+    body.pipe(res);
+  });
+}

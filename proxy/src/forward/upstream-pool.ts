@@ -1,0 +1,103 @@
+// Keep-alive connection pools to backends, one per backend origin and TLS setting, shared by every
+// route that uses it; pools a new table no longer names are closed once their last request ends.
+
+import http from 'node:http';
+import https from 'node:https';
+import type { CompiledBackend } from '../../../api/index.ts';
+
+export interface ParsedBackend {
+  key: string;
+  url: URL;
+  isTls: boolean;
+  /** Backend base path without trailing slash, `` for the root. */
+  basePath: string;
+  /** `host[:port]` as sent in Host. */
+  hostHeader: string;
+}
+
+interface PoolEntry {
+  agent: http.Agent;
+  inFlight: number;
+  retired: boolean;
+}
+
+const MAX_SOCKETS_PER_BACKEND = 512;
+const MAX_FREE_SOCKETS_PER_BACKEND = 64;
+/** Close idle upstream sockets before a typical server's own keep-alive timeout (Node: 5 s). */
+const FREE_SOCKET_TIMEOUT_MS = 4_000;
+
+export class UpstreamPool {
+  readonly #entries = new Map<string, PoolEntry>();
+  readonly #parsed = new WeakMap<CompiledBackend, ParsedBackend>();
+
+  /** Parsing is cached per compiled backend object, so the request path parses no URL. */
+  parse(backend: CompiledBackend): ParsedBackend {
+    let parsed = this.#parsed.get(backend);
+    if (parsed === undefined) {
+      const url = new URL(backend.baseUrl);
+      const tls = backend.tls;
+      const key = JSON.stringify([url.origin, tls?.serverName, tls?.caPem, tls?.certPem, tls?.keyPem]);
+      const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+      parsed = { key, url, isTls: url.protocol === 'https:', basePath, hostHeader: url.host };
+      this.#parsed.set(backend, parsed);
+    }
+    return parsed;
+  }
+
+  /** Borrow the pool for one request; call the returned release once the exchange is over. */
+  acquire(backend: CompiledBackend, parsed: ParsedBackend): { agent: http.Agent; release: () => void } {
+    let entry = this.#entries.get(parsed.key);
+    if (entry === undefined) {
+      entry = { agent: createAgent(backend, parsed), inFlight: 0, retired: false };
+      this.#entries.set(parsed.key, entry);
+    }
+    const held = entry;
+    held.inFlight++;
+    let released = false;
+    return {
+      agent: held.agent,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.inFlight--;
+        if (held.retired && held.inFlight === 0) held.agent.destroy();
+      },
+    };
+  }
+
+  /** Called when a new table is in force: pools for backends it no longer uses go away. */
+  retainOnly(backends: Iterable<CompiledBackend>): void {
+    const keep = new Set<string>();
+    for (const backend of backends) keep.add(this.parse(backend).key);
+    for (const [key, entry] of this.#entries) {
+      if (keep.has(key)) continue;
+      this.#entries.delete(key);
+      entry.retired = true;
+      if (entry.inFlight === 0) entry.agent.destroy();
+    }
+  }
+
+  destroy(): void {
+    for (const entry of this.#entries.values()) entry.agent.destroy();
+    this.#entries.clear();
+  }
+}
+
+function createAgent(backend: CompiledBackend, parsed: ParsedBackend): http.Agent {
+  const common = {
+    keepAlive: true,
+    maxSockets: MAX_SOCKETS_PER_BACKEND,
+    maxFreeSockets: MAX_FREE_SOCKETS_PER_BACKEND,
+    scheduling: 'lifo' as const,
+    timeout: FREE_SOCKET_TIMEOUT_MS,
+  };
+  if (!parsed.isTls) return new http.Agent(common);
+  const tls = backend.tls;
+  return new https.Agent({
+    ...common,
+    ...(tls?.caPem !== undefined ? { ca: tls.caPem } : {}),
+    ...(tls?.certPem !== undefined ? { cert: tls.certPem } : {}),
+    ...(tls?.keyPem !== undefined ? { key: tls.keyPem } : {}),
+    ...(tls?.serverName !== undefined ? { servername: tls.serverName } : {}),
+  });
+}

@@ -1,0 +1,113 @@
+// Wires one proxy together (table from a routes file, forwarder, listeners, reload) for main.ts
+// and for tests that run it in-process; returns a handle that shuts it down gracefully.
+
+import type http from 'node:http';
+import { createAdminServer } from './admin/admin-server.ts';
+import type { ProxyConfig } from './config/flags.ts';
+import { Forwarder } from './forward/forwarder.ts';
+import { UpstreamPool } from './forward/upstream-pool.ts';
+import { ProxyServer } from './server/proxy-server.ts';
+import { loadRoutesFile, RoutesFileError, watchRoutesFile } from './table/routes-file.ts';
+import { TableHolder } from './table/table-holder.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { ProxyMetrics } from './telemetry/metrics.ts';
+
+export interface RunningProxy {
+  url: string;
+  adminUrl: string;
+  holder: TableHolder;
+  metrics: ProxyMetrics;
+  /** Graceful stop: resolves with how many requests had to be cut after the grace period. */
+  shutdown(graceMs?: number): Promise<number>;
+}
+
+export async function startProxy(
+  config: ProxyConfig,
+  deps: { logger?: Logger; metrics?: ProxyMetrics; watchOptions?: { debounceMs?: number; pollMs?: number } } = {},
+): Promise<RunningProxy> {
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, component: 'proxy' });
+  const metrics = deps.metrics ?? new ProxyMetrics();
+  const holder = new TableHolder();
+  const pool = new UpstreamPool();
+  holder.onInstall((table) => {
+    pool.retainOnly(table.routes.flatMap((r) => [r.backend, ...r.rules.map((rule) => rule.backend)]));
+    metrics.tableLoaded(table.size, table.loadedAt);
+  });
+
+  let lastHash = '';
+  try {
+    const loaded = loadRoutesFile(config.routesFile);
+    holder.install(loaded.snapshot);
+    lastHash = loaded.inputHash;
+    logger.log('info', 'route table loaded', { file: config.routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
+  } catch (err) {
+    if (!(err instanceof RoutesFileError)) throw err;
+    // Not fatal: the proxy stays unready and answers 503 until a valid file appears.
+    metrics.tableRejected();
+    logger.log('error', 'routes file refused; not ready until it is fixed', { file: config.routesFile, problems: err.problems });
+  }
+  const watcher = watchRoutesFile(
+    config.routesFile,
+    lastHash,
+    (loaded) => {
+      const table = holder.install(loaded.snapshot);
+      logger.log('info', 'route table reloaded', { file: config.routesFile, version: table.version, routes: table.size });
+    },
+    (err) => {
+      metrics.tableRejected();
+      logger.log('error', 'routes file change refused; keeping the table in force', {
+        file: config.routesFile,
+        version: holder.current.version,
+        problems: err.problems,
+      });
+    },
+    deps.watchOptions,
+  );
+
+  const proxy = new ProxyServer({
+    intermediaryId: config.intermediaryId,
+    holder,
+    forwarder: new Forwarder(pool, config.intermediaryId),
+    logger,
+    metrics,
+    accessLog: config.accessLog,
+  });
+  const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
+  const bound = await proxy.listen(config.listen.host, config.listen.port);
+  const adminBound = await listen(admin, config.adminListen.host, config.adminListen.port);
+  const url = `http://${hostForUrl(bound.host)}:${bound.port}`;
+  const adminUrl = `http://${hostForUrl(adminBound.host)}:${adminBound.port}`;
+  logger.log('info', 'proxy listening', { url, adminUrl, intermediaryId: config.intermediaryId });
+
+  return {
+    url,
+    adminUrl,
+    holder,
+    metrics,
+    async shutdown(graceMs = config.shutdownGraceMs) {
+      watcher.close();
+      const cut = await proxy.shutdown(graceMs);
+      pool.destroy();
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      logger.log('info', 'proxy stopped', { cutRequests: cut });
+      return cut;
+    },
+  };
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      if (address === null || typeof address === 'string') reject(new Error('listener has no TCP address'));
+      else resolve({ host: address.address, port: address.port });
+    });
+  });
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,109 @@
+// Standalone mode: the route table comes from a YAML file of FhirRoute manifests, validated and
+// compiled with api/, reloaded when the file changes; a bad file is refused and the old table stays.
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { compileRoutes, parseRouteManifests, type RouteTableSnapshot } from '../../../api/index.ts';
+
+export class RoutesFileError extends Error {
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(`routes file ${file} refused: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+export interface LoadedRoutes {
+  snapshot: RouteTableSnapshot;
+  /** Hash of the file and every PEM it references: unchanged input means nothing to reload. */
+  inputHash: string;
+}
+
+export function loadRoutesFile(file: string): LoadedRoutes {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RoutesFileError(file, [`cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  const { routes, problems } = parseRouteManifests(text, file);
+  if (problems.length > 0) throw new RoutesFileError(file, problems.map((p) => p.message));
+
+  const dir = path.dirname(path.resolve(file));
+  const hash = createHash('sha256').update(text);
+  const files = new Map<string, string>();
+  const read = (ref: string): string | undefined => {
+    const absolute = path.resolve(dir, ref);
+    if (!files.has(absolute)) {
+      try {
+        files.set(absolute, fs.readFileSync(absolute, 'utf8'));
+      } catch {
+        return undefined;
+      }
+    }
+    return files.get(absolute);
+  };
+  const result = compileRoutes(routes, {
+    file: read,
+    secret: () => undefined,
+    service: () => undefined,
+  });
+  const refused = result.results.filter((r) => !r.accepted || !r.resolvedRefs);
+  if (refused.length > 0) throw new RoutesFileError(file, refused.map((r) => `${r.key}: ${r.message}`));
+  for (const [name, content] of [...files].sort()) hash.update(name).update(content);
+  return { snapshot: result.snapshot, inputHash: hash.digest('hex') };
+}
+
+export interface RoutesFileWatcher {
+  close(): void;
+}
+
+/**
+ * Watches the file's directory, not the file: editors and Kubernetes ConfigMap mounts replace the
+ * file by rename, which a watch on the old inode never sees. A slow poll backs the watch up.
+ */
+export function watchRoutesFile(
+  file: string,
+  lastHash: string,
+  onLoaded: (loaded: LoadedRoutes) => void,
+  onRefused: (err: RoutesFileError) => void,
+  options: { debounceMs?: number; pollMs?: number } = {},
+): RoutesFileWatcher {
+  const debounceMs = options.debounceMs ?? 100;
+  let currentHash = lastHash;
+  let refusedHash: string | undefined;
+  let pending: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    pending = undefined;
+    try {
+      const loaded = loadRoutesFile(file);
+      if (loaded.inputHash === currentHash) return;
+      currentHash = loaded.inputHash;
+      refusedHash = undefined;
+      onLoaded(loaded);
+    } catch (err) {
+      if (!(err instanceof RoutesFileError)) throw err;
+      // Report a given bad file once, not on every poll.
+      const key = err.message;
+      if (key === refusedHash) return;
+      refusedHash = key;
+      onRefused(err);
+    }
+  };
+  const schedule = (): void => {
+    if (pending !== undefined) clearTimeout(pending);
+    pending = setTimeout(check, debounceMs);
+  };
+  const watcher = fs.watch(path.dirname(path.resolve(file)), { persistent: false }, schedule);
+  watcher.on('error', () => undefined);
+  const poll = setInterval(schedule, options.pollMs ?? 2_000);
+  poll.unref();
+  return {
+    close() {
+      watcher.close();
+      clearInterval(poll);
+      if (pending !== undefined) clearTimeout(pending);
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// Holds the table in force and swaps it atomically: a request reads `current` once at its start
+// and finishes on that table whatever arrives meanwhile (fail-static: a refused table changes nothing).
+
+import type { RouteTableSnapshot } from '../../../api/index.ts';
+import { RouteTable } from './route-table.ts';
+
+export type TableListener = (table: RouteTable) => void;
+
+export class TableHolder {
+  #current: RouteTable = RouteTable.empty();
+  #loaded = false;
+  readonly #listeners: TableListener[] = [];
+
+  get current(): RouteTable {
+    return this.#current;
+  }
+
+  /** Ready once any valid table has been installed, even an empty one. */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Builds the lookup maps first, so a snapshot that cannot be indexed never replaces the table. */
+  install(snapshot: RouteTableSnapshot): RouteTable {
+    const table = new RouteTable(snapshot);
+    this.#current = table;
+    this.#loaded = true;
+    for (const listener of this.#listeners) listener(table);
+    return table;
+  }
+
+  onInstall(listener: TableListener): void {
+    this.#listeners.push(listener);
+  }
+}

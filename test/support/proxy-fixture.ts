@@ -1,0 +1,64 @@
+// Starts a real proxy in this test process on 127.0.0.1:0 from a routes file written to a temp
+// dir, and rewrites that file on demand (hot reload); stopped by the test's afterAll/afterEach.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startProxy, silentLogger, type RunningProxy } from '../../proxy/src/index.ts';
+
+export interface ProxyFixture extends RunningProxy {
+  routesFile: string;
+  dir: string;
+  writeRoutes(yaml: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startProxyFixture(routesYaml: string, options: { intermediaryId?: string } = {}): Promise<ProxyFixture> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-test-'));
+  const routesFile = path.join(dir, 'routes.yaml');
+  fs.writeFileSync(routesFile, routesYaml);
+  const proxy = await startProxy(
+    {
+      routesFile,
+      listen: { host: '127.0.0.1', port: 0 },
+      adminListen: { host: '127.0.0.1', port: 0 },
+      intermediaryId: options.intermediaryId ?? 'gw-test',
+      shutdownGraceMs: 2_000,
+      logLevel: 'error',
+      accessLog: false,
+    },
+    { logger: silentLogger(), watchOptions: { debounceMs: 30, pollMs: 200 } },
+  );
+  return {
+    ...proxy,
+    routesFile,
+    dir,
+    writeRoutes(yaml: string) {
+      // Write-then-rename, as editors and ConfigMap mounts do: the proxy never sees half a file.
+      const tmp = `${routesFile}.tmp`;
+      fs.writeFileSync(tmp, yaml);
+      fs.renameSync(tmp, routesFile);
+    },
+    async stop() {
+      await proxy.shutdown(500);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One FhirRoute manifest, for tests that need a few lines of YAML. */
+export function routeYaml(name: string, spec: string, namespace = 'default'): string {
+  return `apiVersion: fhirmesh.io/v1alpha1
+kind: FhirRoute
+metadata:
+  name: ${name}
+  namespace: ${namespace}
+spec:
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => '  ' + l)
+  .join('\n')}
+---
+`;
+}
