@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// fhirmesh: the command line (demo, validate); reads the subcommand and hands over.
+
+import { demoCommand } from './commands/demo.ts';
+import { validateCommand } from './commands/validate.ts';
+
+const USAGE = `usage: fhirmesh <command>
+
+  demo [--ephemeral-ports]   sample FHIR servers + proxy on loopback, with curl examples
+  validate FILE...           check FhirRoute manifests (schema, rules, conflicts)
+`;
+
+const [command, ...rest] = process.argv.slice(2);
+switch (command) {
+  case 'demo':
+    process.exitCode = await demoCommand(rest);
+    break;
+  case 'validate':
+    process.exitCode = validateCommand(rest);
+    break;
+  case undefined:
+  case '-h':
+  case '--help':
+  case 'help':
+    process.stdout.write(USAGE);
+    break;
+  default:
+    process.stderr.write(`fhirmesh: unknown command '${command}'\n${USAGE}`);
+    process.exitCode = 2;
+}
