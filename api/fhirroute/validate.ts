@@ -1,0 +1,365 @@
+// Judges one FhirRoute: the CRD schema (ajv), the CRD's CEL rules restated in TypeScript because a
+// routes file has no apiserver, and what no schema can say (URLs that parse, timeouts a timer can hold).
+import type { ErrorObject } from 'ajv';
+import { DURATION_PATTERN, parseDurationMs } from './duration.ts';
+import { fhirRouteSchemaErrors } from './schema.ts';
+import { DEFAULTS } from './types.ts';
+
+export interface RouteProblem {
+  /** Where, as in kubectl's messages: `spec.backend.url`, `spec.rules[0].match`; '' is the whole object. */
+  path: string;
+  /** What is wrong and what to do about it. */
+  message: string;
+}
+
+/** Every problem of a FhirRoute manifest; empty when the route is valid. */
+export function validateFhirRoute(obj: unknown): RouteProblem[] {
+  const nodes = celNodes(obj);
+  return [...schemaProblems(obj), ...crossFieldProblems(nodes), ...beyondSchemaProblems(nodes)];
+}
+
+/** One line for a problem, for logs, status messages and the CLI. */
+export function describeProblem(problem: RouteProblem): string {
+  return problem.path === '' ? problem.message : `${problem.path}: ${problem.message}`;
+}
+
+// ---- the schema, with ajv's errors put in words a route author can act on ----
+
+const URL_PATTERN = '^https?://[^\\s/?#@]+(/[^\\s?#]*)?$';
+const URL_SHAPE = new RegExp(URL_PATTERN);
+const URL_EXAMPLE = 'https://fhir.example.org/r4';
+
+/** One hint per pattern in the CRD (a test checks none is missing): says what the value should look like. */
+const PATTERN_HINTS: Readonly<Record<string, (value: string) => string>> = {
+  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$': (value) =>
+    `${quote(value)} is not a DNS label: use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. acme-payer`,
+  '^[a-z]([-a-z0-9]*[a-z0-9])?$': (value) =>
+    `${quote(value)} is not a Service name: use lowercase letters, digits and '-', starting with a letter and ending with a letter or digit`,
+  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$': (value) =>
+    `${quote(value)} is not a lowercase DNS name: write it like fhir.acme.example, without port, scheme, wildcard or upper case`,
+  [URL_PATTERN]: (value) => urlProblem(value) ?? `is not an absolute http(s) URL: write it like ${URL_EXAMPLE}`,
+  '^/[^\\s?#]*$': (value) =>
+    `${quote(value)} is not a base path: start it with / and leave out query and fragment, e.g. /fhir/r4`,
+  [DURATION_PATTERN]: (value) =>
+    `${quote(value)} is not a duration: write a whole number followed by ms, s or m, e.g. 250ms, 2s, 1m`,
+  '^\\$[A-Za-z][A-Za-z0-9-]*$': (value) =>
+    `${quote(value)} is not an operation name: write it with its $, e.g. $submit`,
+  '^[A-Z][A-Za-z]+$': (value) =>
+    `${quote(value)} is not a FHIR resource type: write it as FHIR spells it, e.g. ServiceRequest`,
+  '^(\\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$': (value) =>
+    `${quote(value)} is not a namespace name or "*": use a namespace's name, or "*" for every namespace`,
+};
+
+/** The patterns validate.ts can explain, so a test can hold the CRD to them. */
+export const EXPLAINED_PATTERNS: readonly string[] = Object.keys(PATTERN_HINTS);
+
+function schemaProblems(obj: unknown): RouteProblem[] {
+  const errors = fhirRouteSchemaErrors(obj);
+  // A value of the wrong type also fails its enum or pattern; the type is the one thing to fix.
+  const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
+  return errors
+    .filter((e) => e.keyword === 'type' || !wrongType.has(e.instancePath))
+    .map((e) => explain(e));
+}
+
+function explain(error: ErrorObject): RouteProblem {
+  const at = pointerToPath(error.instancePath);
+  const data: unknown = error.data;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return { path: child(at, String(params.missingProperty)), message: 'is required' };
+    case 'additionalProperties': {
+      const field = String(params.additionalProperty);
+      const known = Object.keys((error.parentSchema?.properties ?? {}) as object).join(', ');
+      const message =
+        field === 'true' || field === 'false'
+          ? `is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as ${field}; quote the key, e.g. 'on':`
+          : `is not a field here: check the spelling (fields here: ${known})`;
+      return { path: child(at, field), message };
+    }
+    case 'type':
+      return { path: at, message: wrongTypeMessage(String(params.type), data) };
+    case 'enum':
+      return {
+        path: at,
+        message: `${describe(data)} is not allowed: use one of ${(params.allowedValues as unknown[]).join(', ')}`,
+      };
+    case 'const':
+      return { path: at, message: `must be ${String(params.allowedValue)} (got ${describe(data)})` };
+    case 'pattern': {
+      const hint = PATTERN_HINTS[String(params.pattern)];
+      const text = String(data);
+      return { path: at, message: hint ? hint(text) : `${quote(text)} does not match ${String(params.pattern)}` };
+    }
+    case 'minLength':
+      return { path: at, message: 'must not be empty' };
+    case 'maxLength':
+      return { path: at, message: `is ${String(data).length} characters long; at most ${String(params.limit)} are allowed` };
+    case 'minItems':
+      return { path: at, message: 'must not be empty: list at least one entry, or leave the field out' };
+    case 'maxItems':
+      return {
+        path: at,
+        message: `lists ${(data as unknown[]).length} entries; at most ${String(params.limit)} are allowed`,
+      };
+    case 'minimum':
+      return { path: at, message: `must be at least ${String(params.limit)} (got ${data as number})` };
+    case 'maximum':
+      return { path: at, message: `must be at most ${String(params.limit)} (got ${data as number})` };
+    case 'format':
+      return { path: at, message: `${describe(data)} is not an RFC 3339 time such as 2026-01-31T12:00:00Z` };
+    case 'x-kubernetes-list-type':
+      return {
+        path: `${at}[${String(params.index)}]`,
+        message:
+          params.listType === 'set'
+            ? `${describe(params.duplicate)} is listed twice: list each value once`
+            : `repeats the ${String(params.duplicate)} of an earlier entry: each entry needs its own`,
+      };
+    default:
+      return { path: at, message: error.message ?? `fails ${error.keyword}` };
+  }
+}
+
+function wrongTypeMessage(expected: string, data: unknown): string {
+  const wanted: Readonly<Record<string, string>> = {
+    string: 'a string',
+    integer: 'a whole number',
+    number: 'a number',
+    boolean: 'true or false',
+    object: 'a mapping of fields',
+    array: 'a list',
+  };
+  const message = `must be ${wanted[expected] ?? expected}, not ${describe(data)}`;
+  // YAML reads 503 or 1.0 as numbers; the schema wants the text, so say how to keep it text.
+  return expected === 'string' && typeof data === 'number' ? `${message}: quote it, '${data}'` : message;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return quote(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return `the ${typeof value} ${value}`;
+  return typeof value === 'object' ? 'a mapping' : typeof value;
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+function pointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .reduce((path, segment) => (/^[0-9]+$/.test(segment) ? `${path}[${segment}]` : child(path, segment)), '');
+}
+
+function child(path: string, field: string): string {
+  return path === '' ? field : `${path}.${field}`;
+}
+
+// ---- the CRD's CEL rules (x-kubernetes-validations), restated over the raw object ----
+
+type Fields = Readonly<Record<string, unknown>>;
+type CelNodeKind = 'spec' | 'addressing' | 'backend' | 'tls' | 'match';
+interface CelNode {
+  kind: CelNodeKind;
+  path: string;
+  self: Fields;
+}
+
+interface CrossFieldRule {
+  /** The schema node that carries the CEL rule. */
+  on: CelNodeKind;
+  /** The CEL rule's fieldPath: the field the problem is reported on. */
+  fieldPath?: string;
+  /** The CEL rule's message, word for word. */
+  message: string;
+  holds: (self: Fields) => boolean;
+}
+
+// Mirrors CEL's has(): the apiserver prunes nulls, so a null field counts as absent.
+const has = (self: Fields, field: string): boolean => self[field] !== undefined && self[field] !== null;
+const fields = (value: unknown): Fields => (isFields(value) ? value : {});
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+
+const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
+  {
+    on: 'spec',
+    fieldPath: '.destination',
+    message:
+      'destination "metadata" cannot use pathSegment addressing: /metadata is the FHIR capabilities path; choose another destination id or set addressing.pathSegment: false',
+    holds: (self) => !(self.destination === 'metadata' && fields(self.addressing).pathSegment === true),
+  },
+  {
+    on: 'spec',
+    fieldPath: '.rewriteResponseUrls',
+    message:
+      'rewriteResponseUrls needs publicBaseUrl, the URL that returned references are rewritten to: set publicBaseUrl or set rewriteResponseUrls: false',
+    holds: (self) => self.rewriteResponseUrls !== true || has(self, 'publicBaseUrl'),
+  },
+  {
+    // The CEL rule sits on the exportTo list itself; the problem lands on the same path.
+    on: 'spec',
+    fieldPath: '.exportTo',
+    message: 'exportTo "*" already means every namespace: list "*" alone, or only namespace names',
+    holds: (self) => !list(self.exportTo).includes('*') || list(self.exportTo).length === 1,
+  },
+  {
+    on: 'addressing',
+    message:
+      'addressing needs at least one mode: set header: true, pathSegment: true or queryParameter: true, or list hosts',
+    holds: (self) =>
+      self.header === true || self.pathSegment === true || list(self.hosts).length > 0 || self.queryParameter === true,
+  },
+  {
+    on: 'backend',
+    message: 'backend needs exactly one of url or service: set one and remove the other',
+    holds: (self) => has(self, 'url') !== has(self, 'service'),
+  },
+  {
+    on: 'backend',
+    fieldPath: '.tls',
+    message: 'tls applies only to an https backend: use an https:// url or service.scheme: https, or remove tls',
+    holds: (self) => {
+      const plainUrl = typeof self.url === 'string' && self.url.startsWith('http://');
+      const service = fields(self.service);
+      const plainService = has(self, 'service') && (!has(service, 'scheme') || service.scheme === 'http');
+      return !has(self, 'tls') || !(plainUrl || plainService);
+    },
+  },
+  {
+    on: 'backend',
+    fieldPath: '.tls',
+    message:
+      'tls.caFile, tls.clientCertFile and tls.clientKeyFile are for url backends in standalone routes files; with a service backend use tls.caSecretRef and tls.clientCertSecretRef',
+    holds: (self) => {
+      const tls = fields(self.tls);
+      const files = has(tls, 'caFile') || has(tls, 'clientCertFile') || has(tls, 'clientKeyFile');
+      return !(has(self, 'service') && has(self, 'tls') && files);
+    },
+  },
+  {
+    on: 'tls',
+    message: 'tls.caFile and tls.caSecretRef are alternatives: keep one of them',
+    holds: (self) => !(has(self, 'caFile') && has(self, 'caSecretRef')),
+  },
+  {
+    on: 'tls',
+    message: 'tls.clientCertFile and tls.clientKeyFile go together: set both or neither',
+    holds: (self) => has(self, 'clientCertFile') === has(self, 'clientKeyFile'),
+  },
+  {
+    on: 'tls',
+    message: 'tls.clientCertSecretRef and tls.clientCertFile/clientKeyFile are alternatives: keep one of them',
+    holds: (self) => !(has(self, 'clientCertSecretRef') && (has(self, 'clientCertFile') || has(self, 'clientKeyFile'))),
+  },
+  {
+    on: 'match',
+    message:
+      'match needs at least one criterion (resourceTypes, interactions, operations or methods); to send every request elsewhere, change spec.backend instead',
+    holds: (self) =>
+      has(self, 'resourceTypes') || has(self, 'interactions') || has(self, 'operations') || has(self, 'methods'),
+  },
+  {
+    on: 'match',
+    fieldPath: '.operations',
+    message:
+      'match.operations only match operation requests, so with match.interactions it needs operation in that list: add operation to interactions or remove interactions',
+    holds: (self) =>
+      !has(self, 'operations') || !has(self, 'interactions') || list(self.interactions).includes('operation'),
+  },
+];
+
+/** The objects that carry CEL rules, found the way the apiserver walks the schema: only where they are objects. */
+function celNodes(obj: unknown): CelNode[] {
+  const nodes: CelNode[] = [];
+  const add = (kind: CelNodeKind, path: string, value: unknown): void => {
+    if (isFields(value)) nodes.push({ kind, path, self: value });
+  };
+  const addBackend = (path: string, value: unknown): void => {
+    add('backend', path, value);
+    add('tls', `${path}.tls`, fields(value).tls);
+  };
+  const spec = fields(obj).spec;
+  add('spec', 'spec', spec);
+  add('addressing', 'spec.addressing', fields(spec).addressing);
+  addBackend('spec.backend', fields(spec).backend);
+  list(fields(spec).rules).forEach((rule, index) => {
+    add('match', `spec.rules[${index}].match`, fields(rule).match);
+    addBackend(`spec.rules[${index}].backend`, fields(rule).backend);
+  });
+  return nodes;
+}
+
+function crossFieldProblems(nodes: readonly CelNode[]): RouteProblem[] {
+  return nodes.flatMap((node) =>
+    CROSS_FIELD_RULES.filter((rule) => rule.on === node.kind && !rule.holds(node.self)).map((rule) => ({
+      path: node.path + (rule.fieldPath ?? ''),
+      message: rule.message,
+    })),
+  );
+}
+
+// ---- what the schema cannot say ----
+
+// Node timers hold at most 2^31-1 ms; a longer timeout would fire at once instead.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const DURATION_SHAPE = new RegExp(DURATION_PATTERN);
+const TIMEOUT_DEFAULTS_MS: Readonly<Record<string, number>> = {
+  connect: DEFAULTS.connectTimeoutMs,
+  firstByte: DEFAULTS.firstByteTimeoutMs,
+  idle: DEFAULTS.idleTimeoutMs,
+};
+
+function beyondSchemaProblems(nodes: readonly CelNode[]): RouteProblem[] {
+  const problems: RouteProblem[] = [];
+  // Values that fail the schema pattern were already explained there, by the same urlProblem.
+  const checkUrl = (path: string, value: unknown): void => {
+    if (typeof value !== 'string' || !URL_SHAPE.test(value)) return;
+    const message = urlProblem(value);
+    if (message !== undefined) problems.push({ path, message });
+  };
+  for (const node of nodes) {
+    if (node.kind === 'spec') {
+      checkUrl('spec.publicBaseUrl', node.self.publicBaseUrl);
+      for (const [name, value] of Object.entries(fields(node.self.timeouts))) {
+        const defaultMs = TIMEOUT_DEFAULTS_MS[name];
+        if (typeof value !== 'string' || !DURATION_SHAPE.test(value) || defaultMs === undefined) continue;
+        const ms = parseDurationMs(value);
+        const path = `spec.timeouts.${name}`;
+        if (ms === 0) {
+          problems.push({
+            path,
+            message: `must be longer than 0: a zero timeout fails every request; leave it out for the default (${defaultMs}ms)`,
+          });
+        } else if (ms === undefined || ms > MAX_TIMER_MS) {
+          problems.push({ path, message: `${quote(value)} is longer than a timer can count (about 24 days): use a shorter duration` });
+        }
+      }
+    }
+    if (node.kind === 'backend') checkUrl(`${node.path}.url`, node.self.url);
+  }
+  return problems;
+}
+
+/** Why a base URL is unusable, or undefined when it is a plain absolute http(s) URL. */
+function urlProblem(value: string): string | undefined {
+  if (!/^https?:\/\//.test(value)) return `must start with http:// or https:// (lowercase), e.g. ${URL_EXAMPLE}`;
+  if (/\s/.test(value)) return 'contains whitespace: percent-encode it or remove it';
+  const authority = value.slice(value.indexOf('//') + 2).split(/[/?#]/, 1)[0] ?? '';
+  if (authority.includes('@')) {
+    return 'carries credentials (user:password@): remove them; originators\' Authorization passes through untouched, and a client certificate for the backend goes in tls';
+  }
+  if (authority === '') return `has no host: write it like ${URL_EXAMPLE}`;
+  if (value.includes('?')) return 'has a query (?...): remove it; a FHIR base URL has none, and each request brings its own';
+  if (value.includes('#')) return 'has a fragment (#...): remove it; a FHIR base URL has none';
+  if (!URL.canParse(value)) return `is not a valid URL (check the host and port): write it like ${URL_EXAMPLE}`;
+  return undefined;
+}
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
