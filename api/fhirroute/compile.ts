@@ -300,7 +300,7 @@ function compileRoute(entry: Entry): CompiledRoute {
     firstByteTimeoutMs: durationMs(spec.timeouts?.firstByte, DEFAULTS.firstByteTimeoutMs),
     idleTimeoutMs: durationMs(spec.timeouts?.idle, DEFAULTS.idleTimeoutMs),
     retryAttempts: spec.retries?.attempts ?? DEFAULTS.retryAttempts,
-    retryOn: [...(spec.retries?.on ?? DEFAULTS.retryOn)],
+    retryOn: [...(spec.retries?.retryOn ?? DEFAULTS.retryOn)],
     rewriteResponseUrls: spec.rewriteResponseUrls ?? false,
     exportTo: [...(spec.exportTo ?? [namespace])],
   };

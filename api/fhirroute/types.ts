@@ -37,7 +37,9 @@ export const INTERACTION_GROUPS: Readonly<Record<string, readonly FhirInteractio
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-export const RETRY_ON = ['connect-failure', 'reset', '502', '503', '504'] as const;
+// Named conditions rather than status codes: YAML 1.1 (kubectl, Helm) reads an unquoted 503 as a
+// number, and the field is not called `on` because an unquoted `on:` key reads as `true`.
+export const RETRY_ON = ['connect-failure', 'reset', 'bad-gateway', 'unavailable', 'gateway-timeout'] as const;
 export type RetryOn = (typeof RETRY_ON)[number];
 
 export interface ObjectMeta {
@@ -114,7 +116,7 @@ export interface FhirRouteSpec {
   allow?: { methods?: HttpMethod[]; maxRequestBodyBytes?: number };
   /** Durations as `250ms`, `2s`, `1m`. */
   timeouts?: { connect?: string; firstByte?: string; idle?: string };
-  retries?: { attempts?: number; on?: RetryOn[] };
+  retries?: { attempts?: number; retryOn?: RetryOn[] };
   rewriteResponseUrls?: boolean;
   exportTo?: string[];
 }

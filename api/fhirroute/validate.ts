@@ -74,7 +74,7 @@ function explain(error: ErrorObject): RouteProblem {
       const known = Object.keys((error.parentSchema?.properties ?? {}) as object).join(', ');
       const message =
         field === 'true' || field === 'false'
-          ? `is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as ${field}; quote the key, e.g. 'on':`
+          ? `is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as ${field}; quote the key, e.g. 'yes':`
           : `is not a field here: check the spelling (fields here: ${known})`;
       return { path: child(at, field), message };
     }

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
+import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
 import { ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
@@ -36,6 +36,11 @@ export class ResponseAbortedError extends Error {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const RETRYABLE_STATUS = new Map<number, RetryOn>([
+  [502, 'bad-gateway'],
+  [503, 'unavailable'],
+  [504, 'gateway-timeout'],
+]);
 const RETRY_BACKOFF_MS = 25;
 
 export class Forwarder {
@@ -103,7 +108,8 @@ export class Forwarder {
         throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
       }
       const status = exchange.response.statusCode ?? 502;
-      if (attempt < maxAttempts && route.retryOn.includes(String(status) as '502' | '503' | '504')) {
+      const statusCondition = RETRYABLE_STATUS.get(status);
+      if (attempt < maxAttempts && statusCondition !== undefined && route.retryOn.includes(statusCondition)) {
         exchange.response.resume();
         exchange.response.once('end', lease.release);
         exchange.response.once('error', lease.release);

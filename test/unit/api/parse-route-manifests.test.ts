@@ -121,17 +121,17 @@ describe('parseRouteManifests', () => {
       expect(routes[0]?.spec.backend).toEqual({ url: 'https://fhir.acme.internal/r4' });
     });
 
-    it("reads an unquoted on: key as true, and accepts 'on':", () => {
-      const unquoted = parseRouteManifests(`${ROUTE_A}  retries: { on: ['503'] }\n`, 'routes.yaml');
+    it('reads an unquoted on: key as true and says why it is not a field', () => {
+      const unquoted = parseRouteManifests(`${ROUTE_A}  retries: { on: [unavailable] }\n`, 'routes.yaml');
       expect(unquoted.problems.map((p) => [p.path, p.message])).toEqual([
         [
           'spec.retries.true',
-          "is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as true; quote the key, e.g. 'on':",
+          "is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as true; quote the key, e.g. 'yes':",
         ],
       ]);
-      const quoted = parseRouteManifests(`${ROUTE_A}  retries: { 'on': ['503'] }\n`, 'routes.yaml');
-      expect(quoted.problems).toEqual([]);
-      expect(quoted.routes[0]?.spec.retries).toEqual({ on: ['503'] });
+      const named = parseRouteManifests(`${ROUTE_A}  retries: { retryOn: [unavailable, connect-failure] }\n`, 'routes.yaml');
+      expect(named.problems).toEqual([]);
+      expect(named.routes[0]?.spec.retries).toEqual({ retryOn: ['unavailable', 'connect-failure'] });
     });
 
     it('keeps timestamps as text', () => {

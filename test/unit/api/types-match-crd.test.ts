@@ -81,7 +81,7 @@ const ALLOW = { methods: 'optional', maxRequestBodyBytes: 'optional' } as const 
 const TIMEOUTS = { connect: 'optional', firstByte: 'optional', idle: 'optional' } as const satisfies Presence<
   NonNullable<FhirRouteSpec['timeouts']>
 >;
-const RETRIES = { attempts: 'optional', on: 'optional' } as const satisfies Presence<NonNullable<FhirRouteSpec['retries']>>;
+const RETRIES = { attempts: 'optional', retryOn: 'optional' } as const satisfies Presence<NonNullable<FhirRouteSpec['retries']>>;
 
 const STATUS = {
   observedGeneration: 'optional',
@@ -145,7 +145,7 @@ describe('the CRD schema and types.ts describe the same FhirRoute', () => {
   it('offers the same HTTP methods, retry conditions and interactions as the types', () => {
     expect(at('spec.allow.methods.[]').enum).toEqual([...HTTP_METHODS]);
     expect(at('spec.rules.[].match.methods.[]').enum).toEqual([...HTTP_METHODS]);
-    expect(at('spec.retries.on.[]').enum).toEqual([...RETRY_ON]);
+    expect(at('spec.retries.retryOn.[]').enum).toEqual([...RETRY_ON]);
     expect(at('spec.rules.[].match.interactions.[]').enum).toEqual([
       ...FHIR_INTERACTIONS,
       ...Object.keys(INTERACTION_GROUPS),

@@ -28,7 +28,7 @@ describe('validateFhirRoute', () => {
       ],
       allow: { methods: ['GET', 'POST'], maxRequestBodyBytes: 0 },
       timeouts: { connect: '250ms', firstByte: '30s', idle: '1m' },
-      retries: { attempts: 5, on: ['connect-failure', '503'] },
+      retries: { attempts: 5, retryOn: ['connect-failure', 'unavailable'] },
       rewriteResponseUrls: true,
       exportTo: ['*'],
     });
@@ -109,9 +109,9 @@ describe('validateFhirRoute', () => {
       '"GET" is listed twice: list each value once',
     ],
     [
-      'a status code written as a number',
-      { retries: { on: [503] } },
-      'spec.retries.on[0]',
+      'a status code where a condition name belongs',
+      { retries: { retryOn: [503] } },
+      'spec.retries.retryOn[0]',
       "must be a string, not the number 503: quote it, '503'",
     ],
     ['too many retries', { retries: { attempts: 9 } }, 'spec.retries.attempts', 'must be at most 5 (got 9)'],
@@ -158,7 +158,7 @@ describe('validateFhirRoute', () => {
       {
         path: 'spec.retries.true',
         message:
-          "is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as true; quote the key, e.g. 'on':",
+          "is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as true; quote the key, e.g. 'yes':",
       },
     ]);
   });
