@@ -2,7 +2,7 @@
 // rules the proxy and controller apply, and says what to fix.
 
 import fs from 'node:fs';
-import { compileRoutes, parseRouteManifests } from '../../../api/index.ts';
+import { compileRoutes, formatManifestProblem, parseRouteManifests } from '../../../api/index.ts';
 
 export function validateCommand(files: string[]): number {
   if (files.length === 0) {
@@ -22,7 +22,7 @@ export function validateCommand(files: string[]): number {
     }
     const parsed = parseRouteManifests(text, file);
     for (const problem of parsed.problems) {
-      process.stderr.write(`${file}: ${problem.message}\n`);
+      process.stderr.write(`${formatManifestProblem(problem)}\n`);
       failed = true;
     }
     routes.push(...parsed.routes);
