@@ -1,0 +1,13 @@
+// The route-discovery contract shared by controller and proxy: the loaded proto, the generated
+// message types, and the codec between compiled routes and their wire form.
+
+export { discoveryProto, DISCOVERY_PROTO_PATH } from './proto.ts';
+export { decodeRoute, encodeRoute, RouteDecodeError } from './route-codec.ts';
+export type { ProtoGrpcType } from '../generated/discovery.ts';
+export type { DiscoveryRequest, DiscoveryRequest__Output } from '../generated/fhirmesh/v1/DiscoveryRequest.ts';
+export type { DiscoveryResponse, DiscoveryResponse__Output } from '../generated/fhirmesh/v1/DiscoveryResponse.ts';
+export type { ProxyIdentity, ProxyIdentity__Output } from '../generated/fhirmesh/v1/ProxyIdentity.ts';
+export type { ProxyStatus, ProxyStatus__Output } from '../generated/fhirmesh/v1/ProxyStatus.ts';
+export type { GetProxyStatusResponse, GetProxyStatusResponse__Output } from '../generated/fhirmesh/v1/GetProxyStatusResponse.ts';
+export type { Route, Route__Output } from '../generated/fhirmesh/v1/Route.ts';
+export type { RouteDiscoveryClient, RouteDiscoveryHandlers } from '../generated/fhirmesh/v1/RouteDiscovery.ts';
