@@ -10,9 +10,6 @@ import {
   type CompiledBackend,
   type CompiledRoute,
   type CompiledRule,
-  type FhirInteraction,
-  type HttpMethod,
-  type RetryOn,
 } from '../fhirroute/types.ts';
 
 export class RouteDecodeError extends Error {}
