@@ -1,0 +1,157 @@
+// The RouteDiscovery gRPC server: adapts each StreamRoutes call to a ProxyStream, answers
+// GetProxyStatus from the registry, and turns every failure into a status through grpc-errors.ts.
+
+import * as grpc from '@grpc/grpc-js';
+import { discoveryProto, type DiscoveryRequest__Output, type ProxyStatus, type RouteDiscoveryHandlers } from '../../../api/discovery/index.ts';
+import { ControllerError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ControllerMetrics, SyncState } from '../telemetry/metrics.ts';
+import { toServiceError } from './grpc-errors.ts';
+import type { Authenticator, DiscoveryCall } from './identity.ts';
+import type { ProxyRegistry } from './proxy-registry.ts';
+import { ProxyStream } from './proxy-stream.ts';
+import type { SnapshotStore } from './snapshot-store.ts';
+
+export interface DiscoveryServerOptions {
+  store: SnapshotStore;
+  registry: ProxyRegistry;
+  authenticate: Authenticator;
+  /** A response unanswered this long closes the stream with RESOURCE_EXHAUSTED. */
+  ackTimeoutMs: number;
+  /** Named in GetProxyStatus: which replica answered. */
+  controllerId: string;
+  metrics: ControllerMetrics;
+  logger: Logger;
+}
+
+export class DiscoveryServer {
+  readonly #options: DiscoveryServerOptions;
+  readonly #server: grpc.Server;
+  readonly #streams = new Set<ProxyStream>();
+  #nextStreamId = 0;
+
+  constructor(options: DiscoveryServerOptions) {
+    this.#options = options;
+    this.#server = new grpc.Server({
+      // Pings find half-open connections (a proxy node that vanished), which would otherwise hold
+      // a stream, and a status entry, until the next response's ACK deadline.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+    const handlers: RouteDiscoveryHandlers = {
+      StreamRoutes: (call) => this.#stream(call),
+      GetProxyStatus: (_call, callback) => {
+        try {
+          callback(null, { proxies: this.proxyStatuses(), controllerId: this.#options.controllerId });
+        } catch (err) {
+          this.#options.logger.log('error', 'GetProxyStatus failed', { error: String(err) });
+          callback(toServiceError(err));
+        }
+      },
+    };
+    this.#server.addService(discoveryProto().fhirmesh.v1.RouteDiscovery.service, handlers);
+  }
+
+  /** Binds; resolves with the bound address (port 0 picks a free port). */
+  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return new Promise((resolve, reject) => {
+      // Plaintext for now: issue 4 brings TLS and TokenReview (see the authenticate hook).
+      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+        if (err !== null) reject(err);
+        else resolve({ host, port: boundPort });
+      });
+    });
+  }
+
+  /** Every connected proxy, sorted by namespace then node id, as GetProxyStatus returns them. */
+  proxyStatuses(): ProxyStatus[] {
+    const translation = this.#options.store.current;
+    return this.#options.registry
+      .list()
+      .map((record): ProxyStatus => {
+        const targetVersion = translation?.snapshotFor(record.namespace).version ?? '';
+        const syncState: SyncState = record.syncState(targetVersion);
+        return {
+          identity: {
+            nodeId: record.identity.nodeId,
+            namespace: record.namespace,
+            labels: { ...record.identity.labels },
+            proxyVersion: record.identity.proxyVersion,
+          },
+          ackedVersion: record.ackedVersion,
+          targetVersion,
+          nackedVersion: record.nack?.version ?? '',
+          nackMessage: record.nack?.message ?? '',
+          syncState,
+          connectedAtUnixMs: record.connectedAt.getTime(),
+        };
+      })
+      .sort((a, b) => compare(a.identity?.namespace ?? '', b.identity?.namespace ?? '') || compare(a.identity?.nodeId ?? '', b.identity?.nodeId ?? ''));
+  }
+
+  /** Closes every stream with UNAVAILABLE (proxies reconnect elsewhere and keep their tables), then the listener. */
+  async shutdown(graceMs = 5_000): Promise<void> {
+    for (const stream of [...this.#streams]) {
+      stream.fail(new ControllerError('FHIRMESH_SHUTTING_DOWN', 'the controller is shutting down: reconnect (to another replica); keep serving the table in force'));
+    }
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+
+  #stream(call: DiscoveryCall): void {
+    const streamId = ++this.#nextStreamId;
+    let ended = false;
+    const stream = new ProxyStream({
+      streamId,
+      store: this.#options.store,
+      registry: this.#options.registry,
+      authenticate: async (claim) => this.#options.authenticate(call, claim),
+      ackTimeoutMs: this.#options.ackTimeoutMs,
+      metrics: this.#options.metrics,
+      logger: this.#options.logger,
+      transport: {
+        send: (response) => {
+          // write()'s backpressure signal is not needed: one response in flight bounds the buffer.
+          if (!ended) call.write(response);
+        },
+        fail: (error) => {
+          if (ended) return;
+          ended = true;
+          this.#streams.delete(stream);
+          // grpc-js ends a server stream with a status when the call emits 'error'.
+          call.emit('error', toServiceError(error));
+        },
+      },
+    });
+    this.#streams.add(stream);
+    const finish = (): void => {
+      this.#streams.delete(stream);
+      stream.ended();
+    };
+    call.on('data', (request: DiscoveryRequest__Output) => stream.receive(request));
+    call.on('end', () => {
+      // The proxy half-closed: nothing more will come, so finish our side with OK.
+      finish();
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+    });
+    call.on('cancelled', finish);
+    call.on('error', finish);
+    call.on('close', finish);
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

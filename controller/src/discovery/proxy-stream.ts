@@ -1,0 +1,261 @@
+// One proxy's StreamRoutes, as discovery.proto's stream rules say: first answer at once (full or
+// `current`), then deltas on the ACKed table, one response in flight, NACKs recorded, ACK deadline.
+
+import type { DiscoveryRequest__Output, DiscoveryResponse } from '../../../api/discovery/index.ts';
+import type { ScopedTable } from '../compile/index.ts';
+import { ControllerError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ControllerMetrics, ResponseKind } from '../telemetry/metrics.ts';
+import { identityClaimOf, servedNamespace, type AuthenticatedProxy, type ProxyIdentityClaim } from './identity.ts';
+import { ProxyRecord, type ProxyRegistry } from './proxy-registry.ts';
+import type { SnapshotStore } from './snapshot-store.ts';
+import { deltaBetween, fullSnapshotOf, type TableChange } from './table-delta.ts';
+
+/** The stream's gRPC side, which the server provides: proxy-stream.ts knows no gRPC. */
+export interface StreamTransport {
+  send(response: DiscoveryResponse): void;
+  /** Ends the stream with the status this error maps to. */
+  fail(error: unknown): void;
+}
+
+export interface ProxyStreamOptions {
+  streamId: number;
+  transport: StreamTransport;
+  store: SnapshotStore;
+  registry: ProxyRegistry;
+  authenticate: (claim: ProxyIdentityClaim) => Promise<AuthenticatedProxy>;
+  ackTimeoutMs: number;
+  metrics: ControllerMetrics;
+  logger: Logger;
+}
+
+interface InFlight {
+  nonce: string;
+  kind: ResponseKind;
+  table: ScopedTable;
+  sentAtMs: number;
+  deadline: NodeJS.Timeout;
+}
+
+/** Bounded by design: at most one response is in flight, so a stream holds one table however fast routes change. */
+export class ProxyStream {
+  readonly #options: ProxyStreamOptions;
+  #phase: 'hello' | 'opening' | 'serving' | 'closed' = 'hello';
+  #record: ProxyRecord | undefined;
+  #heldVersion = '';
+  #answered = false;
+  #inFlight: InFlight | undefined;
+  #needsFullSnapshot = false;
+  #unsubscribe: (() => void) | undefined;
+  #nonces = 0;
+
+  constructor(options: ProxyStreamOptions) {
+    this.#options = options;
+  }
+
+  /** A DiscoveryRequest from the proxy. Never throws: failures end the stream with a status. */
+  receive(request: DiscoveryRequest__Output): void {
+    switch (this.#phase) {
+      case 'hello':
+        this.#phase = 'opening';
+        this.#open(request).catch((err: unknown) => this.#fail(err));
+        return;
+      case 'opening':
+        // Nothing has been sent yet, so there is nothing this could answer.
+        this.#options.logger.log('debug', 'discovery request before the first response ignored', { streamId: this.#options.streamId });
+        return;
+      case 'serving':
+        this.#answer(request);
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  /** Ends the stream with this error's status (shutdown). Idempotent. */
+  fail(error: ControllerError): void {
+    this.#fail(error);
+  }
+
+  /** The proxy went away (half-close, cancel, transport error): forget it. Idempotent. */
+  ended(): void {
+    if (this.#phase === 'closed') return;
+    this.#close();
+  }
+
+  async #open(first: DiscoveryRequest__Output): Promise<void> {
+    const claim = identityClaimOf(first);
+    const namespace = servedNamespace(claim, await this.#options.authenticate(claim));
+    // Rule 1: an answer from a source not yet read would wipe the proxy's table.
+    await this.#options.store.ready;
+    if (this.#phase === 'closed') return;
+    const record = new ProxyRecord({
+      streamId: this.#options.streamId,
+      identity: claim,
+      namespace,
+      connectedAt: new Date(),
+      disconnect: (error) => this.#fail(error),
+    });
+    this.#record = record;
+    this.#heldVersion = first.versionInfo;
+    this.#phase = 'serving';
+    this.#options.registry.add(record, (older) => {
+      this.#options.logger.log('warn', 'a newer stream from the same proxy replaces the older one', {
+        nodeId: claim.nodeId,
+        namespace,
+        olderStream: older.streamId,
+        newerStream: record.streamId,
+      });
+      older.disconnect(
+        new ControllerError('FHIRMESH_STREAM_SUPERSEDED', `a newer stream from ${claim.nodeId} (${namespace}) replaced this one; node ids must be unique per proxy`),
+      );
+    });
+    this.#unsubscribe = this.#options.store.subscribe(() => this.#pump());
+    this.#options.logger.log('info', 'proxy connected', {
+      nodeId: claim.nodeId,
+      namespace,
+      proxyVersion: claim.proxyVersion,
+      heldVersion: first.versionInfo,
+      streamId: record.streamId,
+    });
+    this.#pump();
+  }
+
+  /** Sends the next response if one is due and none is in flight (rule 4). */
+  #pump(): void {
+    const record = this.#record;
+    const translation = this.#options.store.current;
+    if (this.#phase !== 'serving' || this.#inFlight !== undefined || record === undefined || translation === undefined) return;
+    const target = translation.snapshotFor(record.namespace);
+    if (!this.#answered) {
+      // Rule 2: answer at once, with nothing to apply when the proxy already runs the target.
+      this.#answered = true;
+      if (this.#heldVersion !== '' && this.#heldVersion === target.version) {
+        this.#send('current', target, { fullSnapshot: false, baseVersion: '', upserted: [], removed: [] });
+      } else {
+        this.#send('full', target, fullSnapshotOf(target));
+      }
+      return;
+    }
+    // Rule 3: never an unchanged table. Rule 5: never the same refused version again.
+    if (record.acked !== undefined && target.version === record.acked.version) return;
+    if (target.version === record.nack?.version) return;
+    if (this.#needsFullSnapshot || record.acked === undefined) this.#send('full', target, fullSnapshotOf(target));
+    else this.#send('delta', target, deltaBetween(record.acked, target));
+  }
+
+  #send(kind: ResponseKind, table: ScopedTable, change: TableChange): void {
+    const nonce = String(++this.#nonces);
+    const response: DiscoveryResponse = {
+      versionInfo: table.version,
+      nonce,
+      fullSnapshot: change.fullSnapshot,
+      current: kind === 'current',
+      baseVersion: change.baseVersion,
+      upserted: change.upserted,
+      removed: change.removed,
+    };
+    // Rule 6: the deadline runs from the send; a proxy that never answers is dropped.
+    const deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
+    this.#inFlight = { nonce, kind, table, sentAtMs: performance.now(), deadline };
+    if (kind === 'full') this.#needsFullSnapshot = false;
+    this.#options.metrics.responseSent(kind);
+    this.#options.logger.log('debug', 'discovery response sent', {
+      nodeId: this.#record?.identity.nodeId,
+      kind,
+      version: table.version,
+      baseVersion: change.baseVersion,
+      upserted: change.upserted.length,
+      removed: change.removed.length,
+      nonce,
+    });
+    this.#options.transport.send(response);
+  }
+
+  /** An ACK or NACK (rule 5). */
+  #answer(request: DiscoveryRequest__Output): void {
+    const inFlight = this.#inFlight;
+    const record = this.#record;
+    if (inFlight === undefined || record === undefined || request.responseNonce !== inFlight.nonce) {
+      // As in xDS: an answer to a response that is not the one in flight is stale; it changes nothing.
+      this.#options.logger.log('debug', 'discovery answer with a stale or unknown nonce ignored', {
+        nodeId: record?.identity.nodeId,
+        nonce: request.responseNonce,
+        expected: inFlight?.nonce,
+      });
+      return;
+    }
+    clearTimeout(inFlight.deadline);
+    this.#inFlight = undefined;
+    const seconds = (performance.now() - inFlight.sentAtMs) / 1000;
+    if (request.errorDetail !== null) {
+      const message = request.errorDetail.message.slice(0, 2048);
+      record.refused({ version: inFlight.table.version, message, table: inFlight.table, at: new Date() });
+      this.#needsFullSnapshot = true;
+      this.#options.metrics.responseAnswered(inFlight.kind, 'nack', seconds);
+      this.#options.logger.log('warn', 'proxy refused a table (NACK); it keeps its previous one', {
+        nodeId: record.identity.nodeId,
+        namespace: record.namespace,
+        refusedVersion: inFlight.table.version,
+        runningVersion: request.versionInfo,
+        message,
+      });
+    } else {
+      if (request.versionInfo !== inFlight.table.version) {
+        this.#fail(
+          new ControllerError(
+            'FHIRMESH_PROTOCOL_VIOLATION',
+            `the ACK of nonce ${inFlight.nonce} names version '${request.versionInfo.slice(0, 100)}' but that response carried ${inFlight.table.version}: an ACK echoes the response's version_info`,
+          ),
+        );
+        return;
+      }
+      record.acknowledged(inFlight.table);
+      this.#options.metrics.responseAnswered(inFlight.kind, 'ack', seconds);
+    }
+    this.#options.registry.changed();
+    this.#pump();
+  }
+
+  #tooSlow(): void {
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined || this.#phase === 'closed') return;
+    this.#options.metrics.slowConsumerDisconnected();
+    this.#options.logger.log('warn', 'proxy did not answer within the ACK deadline; closing its stream', {
+      nodeId: this.#record?.identity.nodeId,
+      namespace: this.#record?.namespace,
+      version: inFlight.table.version,
+      ackTimeoutMs: this.#options.ackTimeoutMs,
+    });
+    this.#fail(
+      new ControllerError(
+        'FHIRMESH_SLOW_CONSUMER',
+        `no ACK or NACK for version ${inFlight.table.version} (nonce ${inFlight.nonce}) within ${this.#options.ackTimeoutMs} ms: reconnect to resync with a full snapshot`,
+      ),
+    );
+  }
+
+  #fail(error: unknown): void {
+    if (this.#phase === 'closed') return;
+    const code = error instanceof ControllerError ? error.code : 'FHIRMESH_INTERNAL';
+    this.#options.logger.log(code === 'FHIRMESH_INTERNAL' ? 'error' : 'info', 'discovery stream closed by the controller', {
+      nodeId: this.#record?.identity.nodeId,
+      streamId: this.#options.streamId,
+      code,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    this.#close();
+    this.#options.transport.fail(error);
+  }
+
+  #close(): void {
+    this.#phase = 'closed';
+    if (this.#inFlight !== undefined) clearTimeout(this.#inFlight.deadline);
+    this.#inFlight = undefined;
+    this.#unsubscribe?.();
+    const record = this.#record;
+    if (record === undefined) return;
+    this.#options.registry.remove(record);
+    this.#options.logger.log('info', 'proxy disconnected', { nodeId: record.identity.nodeId, namespace: record.namespace, streamId: record.streamId });
+  }
+}

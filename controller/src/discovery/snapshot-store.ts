@@ -1,0 +1,113 @@
+// Holds the translation in force and replaces it when the source changes, batching changes over a
+// short window; streams subscribe to it. Nothing is served before the source's first complete read.
+
+import { translate, type Translation } from '../compile/index.ts';
+import type { RouteSource } from '../sources/route-source.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ControllerMetrics } from '../telemetry/metrics.ts';
+
+export interface SnapshotStoreOptions {
+  source: RouteSource;
+  /** Changes within this window after the first one go out together. */
+  batchWindowMs: number;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  /** Monotonic milliseconds, for convergence timing. */
+  nowMs?: () => number;
+}
+
+/** Told of each new translation, with when the first change it contains was seen (undefined: none). */
+export type TranslationListener = (translation: Translation, changeSeenAtMs: number | undefined) => void;
+
+export class SnapshotStore {
+  readonly #options: SnapshotStoreOptions;
+  readonly #listeners = new Set<TranslationListener>();
+  readonly #ready: Promise<void>;
+  #markReady: () => void = () => undefined;
+  #current: Translation | undefined;
+  #sequence = 0;
+  #batch: NodeJS.Timeout | undefined;
+  #changeSeenAtMs: number | undefined;
+  #stopped = false;
+
+  constructor(options: SnapshotStoreOptions) {
+    this.#options = options;
+    this.#ready = new Promise((resolve) => (this.#markReady = resolve));
+  }
+
+  /** Starts the source; resolves once its first complete read is translated. */
+  async start(): Promise<void> {
+    // The source's callback only arms a timer: watcher callbacks never block.
+    this.#options.source.onChange(() => this.#changed());
+    await this.#options.source.start();
+    this.#current = translate(this.#options.source.state(), ++this.#sequence);
+    this.#options.logger.log('info', 'routes read', {
+      source: this.#options.source.description,
+      routes: this.#current.routes.length,
+      version: this.#current.version,
+    });
+    this.#markReady();
+  }
+
+  /** Resolves once the source has been read; never rejects (a failed start ends the process). */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  get isReady(): boolean {
+    return this.#current !== undefined;
+  }
+
+  /** The translation in force; undefined until the source's first read. */
+  get current(): Translation | undefined {
+    return this.#current;
+  }
+
+  /** Listeners run synchronously after each new translation; returns the unsubscribe. */
+  subscribe(listener: TranslationListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#batch);
+  }
+
+  #changed(): void {
+    // Before the first read, start() translates whatever the source holds by then.
+    if (this.#current === undefined || this.#stopped) return;
+    this.#changeSeenAtMs ??= this.#nowMs();
+    // A fixed window from the first change, not a debounce: a steady trickle of edits cannot
+    // postpone every push forever.
+    this.#batch ??= setTimeout(() => this.#refresh(), this.#options.batchWindowMs);
+  }
+
+  #refresh(): void {
+    this.#batch = undefined;
+    const changeSeenAtMs = this.#changeSeenAtMs;
+    this.#changeSeenAtMs = undefined;
+    let next: Translation;
+    try {
+      next = translate(this.#options.source.state(), ++this.#sequence);
+    } catch (err) {
+      // Compile is meant never to throw; if it does, the table in force stays (fail-static).
+      this.#options.metrics.reconcileFailed('translate');
+      this.#options.logger.log('error', 'cannot translate routes; keeping the tables in force', { error: String(err) });
+      return;
+    }
+    this.#current = next;
+    this.#options.logger.log('debug', 'routes translated', { sequence: next.sequence, routes: next.routes.length, version: next.version });
+    for (const listener of this.#listeners) {
+      try {
+        listener(next, changeSeenAtMs);
+      } catch (err) {
+        this.#options.logger.log('error', 'translation listener threw', { error: String(err) });
+      }
+    }
+  }
+
+  #nowMs(): number {
+    return (this.#options.nowMs ?? (() => performance.now()))();
+  }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// fhirmesh-controller: reads flags, refuses bad ones with one line (exit 2), starts the controller
+// (one line, exit 1, if it cannot) and stops it gracefully on SIGTERM/SIGINT (exit 0).
+
+import { FlagError, CONTROLLER_USAGE, parseControllerFlags } from './config/flags.ts';
+import { isControllerError } from './errors.ts';
+import { startController } from './start-controller.ts';
+
+let config;
+try {
+  config = parseControllerFlags(process.argv.slice(2), process.env);
+} catch (err) {
+  const message = err instanceof FlagError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : String(err);
+  process.stderr.write(`fhirmesh-controller: ${message} (fhirmesh-controller --help lists every flag)\n`);
+  process.exit(2);
+}
+if (config === 'help') {
+  process.stdout.write(CONTROLLER_USAGE);
+  process.exit(0);
+}
+
+let controller;
+try {
+  controller = await startController(config);
+} catch (err) {
+  // A mode this build does not have is a bad combination of flags, like any other: exit 2.
+  const unavailable = isControllerError(err) && err.code === 'FHIRMESH_MODE_UNAVAILABLE';
+  process.stderr.write(`fhirmesh-controller: ${unavailable ? '' : 'cannot start: '}${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(unavailable ? 2 : 1);
+}
+const running = controller;
+let stopping = false;
+const stop = (signal: string, exitCode: number): void => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', component: 'controller', msg: 'shutting down', signal }) + '\n');
+  running.shutdown().then(
+    () => process.exit(exitCode),
+    (err: unknown) => {
+      process.stderr.write(`fhirmesh-controller: shutdown failed: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => stop('SIGTERM', 0));
+process.on('SIGINT', () => stop('SIGINT', 0));
+running.ready.catch((err: unknown) => {
+  process.stderr.write(`fhirmesh-controller: cannot read routes: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (!stopping) {
+    stopping = true;
+    running.shutdown().finally(() => process.exit(1)).catch(() => process.exit(1));
+  }
+});

@@ -1,0 +1,110 @@
+// The controller's Prometheus metrics. Labels are bounded: condition types, condition statuses,
+// sync states, response kinds and stages are fixed lists; no route or proxy names.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const SYNC_STATES = ['SYNCED', 'STALE', 'NACKED'] as const;
+export type SyncState = (typeof SYNC_STATES)[number];
+export type ResponseKind = 'full' | 'delta' | 'current';
+export type ReconcileStage = 'source' | 'translate' | 'status';
+
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly #routes: Gauge<'condition' | 'status'>;
+  readonly #pushDuration: Histogram<'kind' | 'result'>;
+  readonly #responses: Counter<'kind'>;
+  readonly #convergence: Histogram;
+  readonly #nacks: Counter;
+  readonly #slowConsumers: Counter;
+  readonly #reconcileErrors: Counter<'stage'>;
+  #proxyCounts: () => Record<SyncState, number> = () => ({ SYNCED: 0, STALE: 0, NACKED: 0 });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'fhirmesh_controller_' });
+    this.#routes = new Gauge({
+      name: 'fhirmesh_controller_routes',
+      help: 'FhirRoutes by condition type (Accepted, ResolvedRefs, Programmed) and status (True, False, Unknown).',
+      labelNames: ['condition', 'status'],
+      registers: [this.registry],
+    });
+    // Read at scrape time from the live registry: no bookkeeping to drift from the truth.
+    const counts = (): Record<SyncState, number> => this.#proxyCounts();
+    new Gauge({
+      name: 'fhirmesh_controller_connected_proxies',
+      help: 'Proxies with an open discovery stream, by sync state (SYNCED, STALE, NACKED).',
+      labelNames: ['sync_state'],
+      registers: [this.registry],
+      collect() {
+        const byState = counts();
+        for (const state of SYNC_STATES) this.set({ sync_state: state }, byState[state]);
+      },
+    });
+    this.#pushDuration = new Histogram({
+      name: 'fhirmesh_controller_push_duration_seconds',
+      help: 'From a discovery response sent to its ACK or NACK (send, apply on the proxy, answer), by kind and result.',
+      labelNames: ['kind', 'result'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.#responses = new Counter({
+      name: 'fhirmesh_controller_responses_total',
+      help: 'Discovery responses sent, by kind (full, delta, current).',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    this.#convergence = new Histogram({
+      name: 'fhirmesh_controller_convergence_seconds',
+      help: 'From a route change seen by the source to every connected proxy having answered its new table (ACK; a NACK counts as an answer and shows in fhirmesh_controller_nacks_total).',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [this.registry],
+    });
+    this.#nacks = new Counter({
+      name: 'fhirmesh_controller_nacks_total',
+      help: 'Discovery responses a proxy refused (NACK); it kept its previous table.',
+      registers: [this.registry],
+    });
+    this.#slowConsumers = new Counter({
+      name: 'fhirmesh_controller_slow_consumer_disconnects_total',
+      help: 'Streams closed with RESOURCE_EXHAUSTED because the proxy did not answer within the ACK deadline.',
+      registers: [this.registry],
+    });
+    this.#reconcileErrors = new Counter({
+      name: 'fhirmesh_controller_reconcile_errors_total',
+      help: 'Failures while reading sources (refused files), translating routes or publishing status; the last good state stays.',
+      labelNames: ['stage'],
+      registers: [this.registry],
+    });
+  }
+
+  /** Where the connected-proxies gauge reads its values at scrape time. */
+  countProxiesWith(counts: () => Record<SyncState, number>): void {
+    this.#proxyCounts = counts;
+  }
+
+  /** Replaces every count: a condition/status pair no route has any more must drop to nothing. */
+  routesByCondition(counts: Iterable<{ condition: string; status: string; routes: number }>): void {
+    this.#routes.reset();
+    for (const { condition, status, routes } of counts) this.#routes.set({ condition, status }, routes);
+  }
+
+  responseSent(kind: ResponseKind): void {
+    this.#responses.inc({ kind });
+  }
+
+  responseAnswered(kind: ResponseKind, result: 'ack' | 'nack', seconds: number): void {
+    this.#pushDuration.observe({ kind, result }, seconds);
+    if (result === 'nack') this.#nacks.inc();
+  }
+
+  converged(seconds: number): void {
+    this.#convergence.observe(seconds);
+  }
+
+  slowConsumerDisconnected(): void {
+    this.#slowConsumers.inc();
+  }
+
+  reconcileFailed(stage: ReconcileStage): void {
+    this.#reconcileErrors.inc({ stage });
+  }
+}
