@@ -10,7 +10,7 @@ export type AddressingMode = 'header' | 'path' | 'host' | 'query';
 export interface ResolvedDestination {
   route: CompiledRoute;
   mode: AddressingMode;
-  /** Path segments after the routing segment, raw as received. */
+  /** Path segments after the routing segment, percent-decoded, for classification only. */
   segments: string[];
   /** The path to append to the backend base: `/Patient/1`, or `` for the base itself. */
   path: string;
@@ -112,7 +112,9 @@ export function resolveDestination(
   const path = restSegments.length === 0 ? '' : '/' + restSegments.join('/');
   // `Patient/` classifies as `Patient`; the path itself is forwarded exactly as sent.
   const classified = restSegments.at(-1) === '' ? restSegments.slice(0, -1) : restSegments;
-  return { route: winner.route, mode: winner.mode, segments: classified, path, query };
+  // Destinations decode `%24count` to `$count`: rules must see what the destination will see, or an
+  // encoded `$` would slip past an operation rule. The forwarded path stays exactly as sent.
+  return { route: winner.route, mode: winner.mode, segments: classified.map(decodeSegment), path, query };
 }
 
 function lookupNamed(table: RouteTable, destinationId: string, mode: 'header' | 'query', carrier: string): CompiledRoute {
@@ -147,6 +149,15 @@ function takeQueryParameter(query: string): { value: string | undefined; rest: s
   }
   const [value] = values as Set<string> & [string];
   return { value, rest: kept.join('&') };
+}
+
+function decodeSegment(segment: string): string {
+  if (!segment.includes('%')) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** Host comparison ignores case and port (RFC 9110 4.2.3); IPv6 literals keep their brackets. */

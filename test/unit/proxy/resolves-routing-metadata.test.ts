@@ -59,6 +59,11 @@ describe('resolveDestination', () => {
     expect([r.path, r.segments]).toEqual(['', []]);
   });
 
+  it('decodes segments for classification but forwards the path as sent', () => {
+    const r = resolveDestination(table, '/acme/Observation/%24count', 'gw', undefined);
+    expect([r.path, r.segments]).toEqual(['/Observation/%24count', ['Observation', '$count']]);
+  });
+
   it('matches hosts without case or port', () => {
     expect(resolveDestination(table, '/metadata', 'FHIR.Acme.Example:443', undefined).route.destinationId).toBe('acme');
   });
