@@ -88,14 +88,18 @@ export class Forwarder {
           connectTimeoutMs: route.connectTimeoutMs,
           firstByteTimeoutMs: route.firstByteTimeoutMs,
           idleTimeoutMs: route.idleTimeoutMs,
-          onClientGone: (fn) => request.res.once('close', fn),
+          // A retry can start after the originator has gone; 'close' will not fire a second time.
+          onClientGone: (fn) => (request.res.destroyed ? fn() : request.res.once('close', fn)),
         });
       } catch (err) {
         lease.release();
         if (!(err instanceof UpstreamFailure)) throw err;
         const failure = err;
+        // Nobody is waiting for another attempt.
+        if (request.res.destroyed) throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
         // A pooled socket the server had just closed is not a failure of the backend (Node docs:
-        // http.ClientRequest reusedSocket): try once more on a fresh one when that is safe.
+        // http.ClientRequest reusedSocket): try once more when that is safe (the pool hands out
+        // its most recently used socket first, which the server has not had time to close).
         if (failure.reusedSocket && failure.code === 'FHIRMESH_UPSTREAM_RESET' && replayable && !staleSocketRetried) {
           staleSocketRetried = true;
           attempt--;

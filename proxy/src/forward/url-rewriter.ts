@@ -3,7 +3,11 @@
 
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** Replaces every occurrence of `from` by `to` in a byte stream, holding back at most |from|-1 bytes. */
+/**
+ * Replaces every whole-URL occurrence of `from` by `to` in a byte stream, holding back at most |from|
+ * bytes: an occurrence counts only when the byte after it cannot continue the base's last segment
+ * or host (so `.../r4` is not rewritten inside `.../r4b/...`), as rewriteUrlPrefix does for headers.
+ */
 export class StreamingReplace extends Transform {
   readonly #from: Buffer;
   readonly #to: Buffer;
@@ -16,28 +20,50 @@ export class StreamingReplace extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const data = this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]);
-    const parts: Buffer[] = [];
-    let start = 0;
-    for (;;) {
-      const at = data.indexOf(this.#from, start);
-      if (at < 0) break;
-      parts.push(data.subarray(start, at), this.#to);
-      start = at + this.#from.length;
-    }
-    // Keep a tail that could be the beginning of a match split across chunks.
-    const keep = Math.min(this.#from.length - 1, data.length - start);
-    const emitEnd = data.length - keep;
-    if (emitEnd > start) parts.push(data.subarray(start, emitEnd));
-    this.#carry = Buffer.from(data.subarray(emitEnd));
-    for (const part of parts) if (part.length > 0) this.push(part);
+    this.#scan(this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]), false);
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.#carry.length > 0) this.push(this.#carry);
+    // At the end of the body a match needs no following byte to be whole.
+    if (this.#carry.length > 0) this.#scan(this.#carry, true);
     callback();
   }
+
+  /** Emits what is decided; keeps in #carry a tail that may still turn out to be (part of) a match. */
+  #scan(data: Buffer, final: boolean): void {
+    const parts: Buffer[] = [];
+    let start = 0;
+    let searchFrom = 0;
+    let undecidedAt = -1;
+    for (;;) {
+      const at = data.indexOf(this.#from, searchFrom);
+      if (at < 0) break;
+      const after = at + this.#from.length;
+      if (after === data.length && !final) {
+        // The boundary byte has not arrived yet: decide with the next chunk.
+        undecidedAt = at;
+        break;
+      }
+      searchFrom = at + 1;
+      if (after < data.length && continuesUrl(data[after] as number)) continue;
+      parts.push(data.subarray(start, at), this.#to);
+      start = after;
+      searchFrom = after;
+    }
+    // Keep a tail that could be the beginning of a match split across chunks.
+    const keep = final ? 0 : undecidedAt >= 0 ? data.length - undecidedAt : Math.min(this.#from.length - 1, data.length - start);
+    const emitEnd = data.length - keep;
+    if (emitEnd > start) parts.push(data.subarray(start, emitEnd));
+    this.#carry = Buffer.from(data.subarray(emitEnd));
+    for (const part of parts) if (part.length > 0) this.push(part);
+  }
+}
+
+/** Bytes that would make the text before them a longer host, port or path segment (RFC 3986 pchar). */
+function continuesUrl(byte: number): boolean {
+  const c = String.fromCharCode(byte);
+  return /[A-Za-z0-9\-._~%!$&'()*+,;=:@]/.test(c);
 }
 
 /** Header values that carry URLs back to the originator. */
