@@ -16,6 +16,7 @@ export {
   parseDurationMs,
   parseRouteManifests,
   RETRY_ON,
+  scopeSnapshot,
   validateFhirRoute,
   type AcceptedReason,
   type AddressingSpec,

@@ -98,15 +98,24 @@ export function compileRoutes(routes: FhirRoute[], refs: RefResolver, opts: Comp
   const compiled: CompiledRoute[] = [];
   for (const entry of entries) {
     if (entry.acceptedReason !== 'Accepted' || entry.refFailures.length > 0) continue;
-    const route = compileRoute(entry);
-    if (opts.proxyNamespace === undefined || isExportedTo(route, opts.proxyNamespace)) compiled.push(route);
+    compiled.push(compileRoute(entry));
   }
   compiled.sort((a, b) => compareText(a.destinationId, b.destinationId));
+  const snapshot = { version: contentVersion(compiled), routes: compiled };
 
   return {
-    snapshot: { version: contentVersion(compiled), routes: compiled },
+    snapshot: opts.proxyNamespace === undefined ? snapshot : scopeSnapshot(snapshot, opts.proxyNamespace),
     results: entries.map(resultOf),
   };
+}
+
+/**
+ * The table proxies in `namespace` run, cut from an unscoped snapshot without compiling again:
+ * the controller compiles once per change and scopes once per namespace.
+ */
+export function scopeSnapshot(snapshot: RouteTableSnapshot, namespace: string): RouteTableSnapshot {
+  const routes = snapshot.routes.filter((route) => isExportedTo(route, namespace));
+  return { version: contentVersion(routes), routes };
 }
 
 function resultOf(entry: Entry): RouteResult {

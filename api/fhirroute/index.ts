@@ -43,6 +43,7 @@ export {
 } from './manifests.ts';
 export {
   compileRoutes,
+  scopeSnapshot,
   type AcceptedReason,
   type CompileOptions,
   type CompileResult,

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { encodeRoute } from '../../../api/discovery/index.ts';
-import { compileRoutes, type CompiledRoute, type FhirRoute, type RouteResult } from '../../../api/index.ts';
+import { compileRoutes, scopeSnapshot, type CompiledRoute, type FhirRoute, type RouteResult, type RouteTableSnapshot } from '../../../api/index.ts';
 import type { SourceState } from '../sources/route-source.ts';
 import { canonicalJson } from '../internal/canonical-json.ts';
 import type { ScopedTable, TableEntry } from './scoped-table.ts';
@@ -21,7 +21,7 @@ export class Translation {
   readonly results: readonly RouteResult[];
   /** Version of the table of every accepted route, whatever its scope: changes when any route does. */
   readonly version: string;
-  readonly #state: SourceState;
+  readonly #all: RouteTableSnapshot;
   readonly #tables = new Map<string, ScopedTable>();
   // A destination id compiles to the same route in every scope it reaches, so its wire form and
   // fingerprint are made once per translation, not once per namespace.
@@ -29,18 +29,19 @@ export class Translation {
 
   constructor(state: SourceState, sequence: number) {
     this.sequence = sequence;
-    this.#state = state;
+    // Compiled once per change; each namespace's table is a filter of this one.
     const all = compileRoutes([...state.routes], state.refs);
+    this.#all = all.snapshot;
     this.routes = state.routes;
     this.results = all.results;
     this.version = all.snapshot.version;
   }
 
-  /** The table proxies in `namespace` run: routes exported to it (compileRoutes with proxyNamespace). */
+  /** The table proxies in `namespace` run: routes exported to it. */
   snapshotFor(namespace: string): ScopedTable {
     const cached = this.#tables.get(namespace);
     if (cached !== undefined) return cached;
-    const { snapshot } = compileRoutes([...this.#state.routes], this.#state.refs, { proxyNamespace: namespace });
+    const snapshot = scopeSnapshot(this.#all, namespace);
     const entries = new Map<string, TableEntry>();
     for (const route of snapshot.routes) entries.set(route.destinationId, this.#entryOf(route));
     const table: ScopedTable = { namespace, version: snapshot.version, entries };
