@@ -35,6 +35,7 @@ export async function startProxy(
   });
 
   let lastHash = '';
+  let refusedAtStart: RoutesFileError | undefined;
   try {
     const loaded = loadRoutesFile(config.routesFile);
     holder.install(loaded.snapshot);
@@ -42,6 +43,7 @@ export async function startProxy(
     logger.log('info', 'route table loaded', { file: config.routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
   } catch (err) {
     if (!(err instanceof RoutesFileError)) throw err;
+    refusedAtStart = err;
     // Not fatal: the proxy stays unready and answers 503 until a valid file appears.
     metrics.tableRejected();
     logger.log('error', 'routes file refused; not ready until it is fixed', { file: config.routesFile, problems: err.problems });
@@ -61,7 +63,7 @@ export async function startProxy(
         problems: err.problems,
       });
     },
-    deps.watchOptions,
+    { ...deps.watchOptions, ...(refusedAtStart === undefined ? {} : { alreadyRefused: refusedAtStart }) },
   );
 
   const proxy = new ProxyServer({
@@ -73,8 +75,22 @@ export async function startProxy(
     accessLog: config.accessLog,
   });
   const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
-  const bound = await proxy.listen(config.listen.host, config.listen.port);
-  const adminBound = await listen(admin, config.adminListen.host, config.adminListen.port);
+  let bound: { host: string; port: number };
+  let adminBound: { host: string; port: number };
+  try {
+    bound = await proxy.listen(config.listen.host, config.listen.port).catch((err: unknown) => {
+      throw listenFailure('--listen', config.listen, err);
+    });
+    adminBound = await listen(admin, config.adminListen.host, config.adminListen.port).catch((err: unknown) => {
+      throw listenFailure('--admin-listen', config.adminListen, err);
+    });
+  } catch (err) {
+    // Nothing may be left running (listener, file watch) for a caller that carries on.
+    watcher.close();
+    proxy.server.close();
+    pool.destroy();
+    throw err;
+  }
   const url = `http://${hostForUrl(bound.host)}:${bound.port}`;
   const adminUrl = `http://${hostForUrl(adminBound.host)}:${adminBound.port}`;
   logger.log('info', 'proxy listening', { url, adminUrl, intermediaryId: config.intermediaryId });
@@ -106,6 +122,20 @@ function listen(server: http.Server, host: string, port: number): Promise<{ host
       else resolve({ host: address.address, port: address.port });
     });
   });
+}
+
+/** Names the address and the flag that set it: a bare EADDRINUSE does not say which listener. */
+function listenFailure(flag: string, address: { host: string; port: number }, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the address is already in use; stop what holds it or choose another port'
+      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'no such local address; use an address of this host, e.g. 0.0.0.0 or 127.0.0.1'
+        : code === 'EACCES'
+          ? 'permission denied; ports below 1024 need privileges, choose a higher port'
+          : String(err);
+  return new Error(`cannot listen on ${hostForUrl(address.host)}:${address.port} (${flag}): ${why}${code === undefined ? '' : ` (${code})`}`, { cause: err });
 }
 
 function hostForUrl(host: string): string {

@@ -52,19 +52,33 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
   const routesFile = values.routes ?? env.FHIRMESH_ROUTES;
   if (routesFile === undefined || routesFile === '') throw new FlagError('--routes FILE (or FHIRMESH_ROUTES) is required: the FhirRoute manifests to serve');
 
-  const intermediaryId = values['intermediary-id'] ?? env.FHIRMESH_INTERMEDIARY_ID ?? defaultIntermediaryId();
+  // A refused value is quoted under the name it was given by: the flag, or its environment variable.
+  const setting = (flag: string, envName: string, fallback: string): { value: string; name: string } => {
+    const fromFlag = values[flag as keyof typeof values];
+    if (typeof fromFlag === 'string') return { value: fromFlag, name: `--${flag}` };
+    const fromEnv = env[envName];
+    return fromEnv === undefined ? { value: fallback, name: `--${flag}` } : { value: fromEnv, name: envName };
+  };
+
+  const id = setting('intermediary-id', 'FHIRMESH_INTERMEDIARY_ID', defaultIntermediaryId());
+  const intermediaryId = id.value;
   if (!INTERMEDIARY_ID.test(intermediaryId)) {
-    throw new FlagError(`--intermediary-id '${intermediaryId}' must be 1-63 letters, digits, '.', '_' or '-' (it is a Via token)`);
+    throw new FlagError(`${id.name} '${intermediaryId}' must be 1-63 letters, digits, '.', '_' or '-' (it is a Via token)`);
   }
-  const graceText = values['shutdown-grace'] ?? env.FHIRMESH_SHUTDOWN_GRACE ?? '25';
-  const grace = Number(graceText);
-  if (!Number.isFinite(grace) || grace < 0) throw new FlagError(`--shutdown-grace '${graceText}' must be a number of seconds >= 0`);
-  const logLevel = values['log-level'] ?? env.FHIRMESH_LOG_LEVEL ?? 'info';
+  const graceSetting = setting('shutdown-grace', 'FHIRMESH_SHUTDOWN_GRACE', '25');
+  const grace = Number(graceSetting.value);
+  if (graceSetting.value.trim() === '' || !Number.isFinite(grace) || grace < 0) {
+    throw new FlagError(`${graceSetting.name} '${graceSetting.value}' must be a number of seconds >= 0`);
+  }
+  const level = setting('log-level', 'FHIRMESH_LOG_LEVEL', 'info');
+  const logLevel = level.value;
   if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
-    throw new FlagError(`--log-level '${logLevel}' must be debug, info, warn or error`);
+    throw new FlagError(`${level.name} '${logLevel}' must be debug, info, warn or error`);
   }
-  const listen = parseHostPort('--listen', values.listen ?? env.FHIRMESH_LISTEN ?? '0.0.0.0:8080');
-  const adminListen = parseHostPort('--admin-listen', values['admin-listen'] ?? env.FHIRMESH_ADMIN_LISTEN ?? '127.0.0.1:9901');
+  const listenSetting = setting('listen', 'FHIRMESH_LISTEN', '0.0.0.0:8080');
+  const listen = parseHostPort(listenSetting.name, listenSetting.value);
+  const adminSetting = setting('admin-listen', 'FHIRMESH_ADMIN_LISTEN', '127.0.0.1:9901');
+  const adminListen = parseHostPort(adminSetting.name, adminSetting.value);
   if (listen.port !== 0 && listen.port === adminListen.port && listen.host === adminListen.host) {
     throw new FlagError('--listen and --admin-listen must differ');
   }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { compileRoutes, parseRouteManifests, type RouteTableSnapshot } from '../../../api/index.ts';
+import { compileRoutes, formatManifestProblem, parseRouteManifests, type RouteTableSnapshot } from '../../../api/index.ts';
 
 export class RoutesFileError extends Error {
   readonly problems: string[];
@@ -27,8 +27,9 @@ export function loadRoutesFile(file: string): LoadedRoutes {
   } catch (err) {
     throw new RoutesFileError(file, [`cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
   }
-  const { routes, problems } = parseRouteManifests(text, file);
-  if (problems.length > 0) throw new RoutesFileError(file, problems.map((p) => p.message));
+  // Each problem names its document, route and field: a bare message cannot be found in a long file.
+  const { routes, problems } = parseRouteManifests(text, path.basename(file));
+  if (problems.length > 0) throw new RoutesFileError(file, problems.map(formatManifestProblem));
 
   const dir = path.dirname(path.resolve(file));
   const hash = createHash('sha256').update(text);
@@ -68,19 +69,21 @@ export function watchRoutesFile(
   lastHash: string,
   onLoaded: (loaded: LoadedRoutes) => void,
   onRefused: (err: RoutesFileError) => void,
-  options: { debounceMs?: number; pollMs?: number } = {},
+  options: { debounceMs?: number; pollMs?: number; alreadyRefused?: RoutesFileError } = {},
 ): RoutesFileWatcher {
   const debounceMs = options.debounceMs ?? 100;
   let currentHash = lastHash;
-  let refusedHash: string | undefined;
+  // The caller's own first load may have refused the file already: that is not news on the first poll.
+  let refusedHash: string | undefined = options.alreadyRefused?.message;
   let pending: NodeJS.Timeout | undefined;
   const check = (): void => {
     pending = undefined;
     try {
       const loaded = loadRoutesFile(file);
+      // A good file in between (even the one in force) makes the next bad file news again.
+      refusedHash = undefined;
       if (loaded.inputHash === currentHash) return;
       currentHash = loaded.inputHash;
-      refusedHash = undefined;
       onLoaded(loaded);
     } catch (err) {
       if (!(err instanceof RoutesFileError)) throw err;

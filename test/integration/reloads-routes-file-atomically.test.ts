@@ -1,0 +1,254 @@
+// The real proxy process reloads its routes file when it is replaced (write + rename): a valid file
+// changes routing within a second; an invalid one is refused with a JSON error line, counted, and the
+// old table keeps serving without a single failed request; a proxy born with a bad file is unready.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeYaml } from '../support/proxy-fixture.ts';
+import { makeRoutesDir, metricValue, spawnProxy, type RoutesDir, type SpawnedProxy } from '../support/spawn-proxy.ts';
+import { startUpstream, type TestUpstream } from '../support/upstream.ts';
+
+const REFUSED = 'routes file change refused; keeping the table in force';
+const REJECTED_METRIC = 'fhirmesh_proxy_table_rejected_total';
+
+let blue: TestUpstream;
+let green: TestUpstream;
+
+/** Each upstream says who it is, so a response shows which table routed it. */
+function namedUpstream(name: string): Promise<TestUpstream> {
+  return startUpstream((_req, res) => {
+    const body = JSON.stringify({ resourceType: 'Patient', id: 'p1', meta: { source: name } });
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+}
+
+function acmeRoute(backendUrl: string): string {
+  return routeYaml('acme', `
+destination: acme-payer
+addressing:
+  header: true
+backend:
+  url: ${backendUrl}/r4`);
+}
+
+/** GET through the proxy; resolves with the status and which upstream answered. */
+async function askAcme(proxyUrl: string): Promise<{ status: number; source: string | undefined; body: string }> {
+  const res = await fetch(`${proxyUrl}/Patient/p1`, { headers: { 'X-Destination': 'acme-payer' } });
+  const body = await res.text();
+  let source: string | undefined;
+  try {
+    source = (JSON.parse(body) as { meta?: { source?: string } }).meta?.source;
+  } catch {
+    source = undefined;
+  }
+  return { status: res.status, source, body };
+}
+
+async function tableVersion(adminUrl: string): Promise<string> {
+  const res = await fetch(`${adminUrl}/debug/routes`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { version: string }).version;
+}
+
+async function readyStatus(adminUrl: string): Promise<number> {
+  return (await fetch(`${adminUrl}/readyz`)).status;
+}
+
+/** Polls `probe` until it returns true; resolves with the time it took, rejects after timeoutMs. */
+async function within(timeoutMs: number, probe: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await probe()) return performance.now() - started;
+    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Keeps `concurrency` request loops going until stopped; every non-200 or network error is a failure. */
+function startTraffic(proxyUrl: string, concurrency = 2): { stop(): Promise<{ ok: number; failures: string[]; sources: Set<string> }> } {
+  let running = true;
+  let ok = 0;
+  const failures: string[] = [];
+  const sources = new Set<string>();
+  const loop = async (): Promise<void> => {
+    while (running) {
+      try {
+        const answer = await askAcme(proxyUrl);
+        if (answer.status === 200 && answer.source !== undefined) {
+          ok++;
+          sources.add(answer.source);
+        } else failures.push(`${answer.status} ${answer.body}`);
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const loops = Array.from({ length: concurrency }, loop);
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return { ok, failures, sources };
+    },
+  };
+}
+
+beforeAll(async () => {
+  blue = await namedUpstream('blue');
+  green = await namedUpstream('green');
+});
+
+afterAll(async () => {
+  await blue.close();
+  await green.close();
+});
+
+describe('a running proxy with a valid routes file', () => {
+  let routes: RoutesDir;
+  let proxy: SpawnedProxy;
+
+  beforeAll(async () => {
+    routes = makeRoutesDir(acmeRoute(blue.url));
+    proxy = await spawnProxy({ routesFile: routes.file });
+  });
+
+  afterAll(async () => {
+    await proxy.kill();
+    routes.remove();
+  });
+
+  it('switches to an edited file within a second and shows the new version', async () => {
+    expect((await askAcme(proxy.url)).source).toBe('blue');
+    const before = await tableVersion(proxy.adminUrl);
+    const loaded = await proxy.waitForLog((l) => l.msg === 'route table loaded');
+    expect(loaded.version).toBe(before);
+
+    routes.write(acmeRoute(green.url));
+    const tookMs = await within(1_000, async () => (await askAcme(proxy.url)).source === 'green');
+    expect(tookMs).toBeLessThan(1_000);
+
+    const after = await tableVersion(proxy.adminUrl);
+    expect(after).not.toBe(before);
+    const reloaded = await proxy.waitForLog((l) => l.msg === 'route table reloaded');
+    expect(reloaded).toMatchObject({ level: 'info', version: after, routes: 1 });
+    expect(await readyStatus(proxy.adminUrl)).toBe(200);
+  });
+
+  it('refuses invalid files with an error line and a metric while the old table serves every request', async () => {
+    const version = await tableVersion(proxy.adminUrl);
+    const rejectedBefore = (await metricValue(proxy.adminUrl, REJECTED_METRIC)) ?? NaN;
+    const good = acmeRoute(green.url);
+    const invalidEdits: { what: string; yaml: string; problem: RegExp }[] = [
+      {
+        what: 'a schema-violating route',
+        yaml: good.replace('destination: acme-payer', 'destination: Acme_Payer'),
+        problem: /^routes\.yaml document 1 \(default\/acme\): spec\.destination: .*Acme_Payer.*DNS label/,
+      },
+      { what: 'a YAML syntax error', yaml: `${good}\nspec: [unclosed\n`, problem: /^routes\.yaml document \d+: is not valid YAML/ },
+      {
+        what: 'two routes claiming one destination',
+        yaml: good + routeYaml('acme-copy', `
+destination: acme-payer
+addressing:
+  header: true
+backend:
+  url: ${blue.url}/r4`),
+        problem: /acme-payer.*already claimed|already claimed.*acme-payer/,
+      },
+    ];
+
+    const traffic = startTraffic(proxy.url);
+    const refusedBefore = proxy.logs.filter((l) => l.msg === REFUSED).length;
+    for (const [index, edit] of invalidEdits.entries()) {
+      routes.write(edit.yaml);
+      await within(3_000, () => Promise.resolve(proxy.logs.filter((l) => l.msg === REFUSED).length === refusedBefore + index + 1));
+      const refused = proxy.logs.filter((l) => l.msg === REFUSED).at(-1);
+      expect(refused, edit.what).toMatchObject({ level: 'error', stream: 'stderr', version, file: routes.file });
+      expect(refused?.problems, edit.what).toEqual(expect.arrayContaining([expect.stringMatching(edit.problem)]));
+      expect(await readyStatus(proxy.adminUrl), edit.what).toBe(200);
+      expect(await tableVersion(proxy.adminUrl), edit.what).toBe(version);
+      expect(await metricValue(proxy.adminUrl, REJECTED_METRIC), edit.what).toBe(rejectedBefore + index + 1);
+    }
+    // Let the poll (every 2 s) come round at least once: a refused file is reported once, not per poll.
+    await new Promise((resolve) => setTimeout(resolve, 2_300));
+    const result = await traffic.stop();
+
+    expect(result.failures).toEqual([]);
+    expect(result.ok).toBeGreaterThan(50);
+    expect([...result.sources]).toEqual(['green']);
+    expect(await metricValue(proxy.adminUrl, REJECTED_METRIC)).toBe(rejectedBefore + invalidEdits.length);
+    expect(proxy.logs.filter((l) => l.msg === 'route table reloaded')).toHaveLength(1);
+  });
+
+  it('reports the same bad edit again when a good file came between', async () => {
+    const good = acmeRoute(green.url);
+    const bad = good.replace('destination: acme-payer', 'destination: Acme_Payer');
+    const rejectedBefore = (await metricValue(proxy.adminUrl, REJECTED_METRIC)) ?? NaN;
+    const refusedBefore = proxy.logs.filter((l) => l.msg === REFUSED).length;
+
+    routes.write(bad);
+    await within(2_000, async () => (await metricValue(proxy.adminUrl, REJECTED_METRIC)) === rejectedBefore + 1);
+    routes.write(good);
+    // The good file equals the table in force, so nothing is logged; give the watcher time to read it.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    routes.write(bad);
+    await within(2_000, async () => (await metricValue(proxy.adminUrl, REJECTED_METRIC)) === rejectedBefore + 2);
+
+    expect(proxy.logs.filter((l) => l.msg === REFUSED)).toHaveLength(refusedBefore + 2);
+    expect((await askAcme(proxy.url)).source).toBe('green');
+    routes.write(good);
+  });
+});
+
+describe('a proxy started with an invalid routes file', () => {
+  let routes: RoutesDir;
+  let proxy: SpawnedProxy;
+
+  beforeAll(async () => {
+    routes = makeRoutesDir(acmeRoute(blue.url).replace('header: true', 'header: maybe-later'));
+    proxy = await spawnProxy({ routesFile: routes.file });
+  });
+
+  afterAll(async () => {
+    await proxy.kill();
+    routes.remove();
+  });
+
+  it('is not ready and answers traffic with a 503 OperationOutcome', async () => {
+    const reachedBlue = blue.received.length;
+    const refused = await proxy.waitForLog((l) => l.msg === 'routes file refused; not ready until it is fixed');
+    expect(refused).toMatchObject({ level: 'error', stream: 'stderr', file: routes.file });
+    // Each problem says where it is: file, document, route and field.
+    expect(refused.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^routes\.yaml document 1 \(default\/acme\): spec\.addressing\.header: .*true or false/)]));
+
+    const ready = await fetch(`${proxy.adminUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/no route table/);
+
+    const res = await fetch(`${proxy.url}/Patient/p1`, { headers: { 'X-Destination': 'acme-payer' } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    expect(res.headers.get('fhirmesh-error')).toBe('FHIRMESH_NOT_READY');
+    const outcome = (await res.json()) as { resourceType: string; issue: { severity: string; code: string }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]).toMatchObject({ severity: 'error', code: 'transient' });
+    expect(blue.received).toHaveLength(reachedBlue);
+    expect(await metricValue(proxy.adminUrl, REJECTED_METRIC)).toBe(1);
+  });
+
+  it('keeps counting that file once, however often the poll reads it', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2_300));
+    expect(await metricValue(proxy.adminUrl, REJECTED_METRIC)).toBe(1);
+    expect(proxy.logs.filter((l) => l.level === 'error')).toHaveLength(1);
+  });
+
+  it('becomes ready and routes once the file is fixed', async () => {
+    routes.write(acmeRoute(blue.url));
+    const tookMs = await within(1_000, async () => (await readyStatus(proxy.adminUrl)) === 200);
+    expect(tookMs).toBeLessThan(1_000);
+    const answer = await askAcme(proxy.url);
+    expect(answer).toMatchObject({ status: 200, source: 'blue' });
+    const reloaded = await proxy.waitForLog((l) => l.msg === 'route table reloaded');
+    expect(reloaded.version).toBe(await tableVersion(proxy.adminUrl));
+  });
+});
