@@ -7,7 +7,8 @@ import type { ProxyConfig } from './config/flags.ts';
 import { Forwarder } from './forward/forwarder.ts';
 import { UpstreamPool } from './forward/upstream-pool.ts';
 import { ProxyServer } from './server/proxy-server.ts';
-import { loadRoutesFile, RoutesFileError, watchRoutesFile } from './table/routes-file.ts';
+import { startControllerSource } from './discovery/controller-source.ts';
+import { startFileSource } from './table/file-source.ts';
 import { TableHolder } from './table/table-holder.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { ProxyMetrics } from './telemetry/metrics.ts';
@@ -34,37 +35,10 @@ export async function startProxy(
     metrics.tableLoaded(table.size, table.loadedAt);
   });
 
-  let lastHash = '';
-  let refusedAtStart: RoutesFileError | undefined;
-  try {
-    const loaded = loadRoutesFile(config.routesFile);
-    holder.install(loaded.snapshot);
-    lastHash = loaded.inputHash;
-    logger.log('info', 'route table loaded', { file: config.routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
-  } catch (err) {
-    if (!(err instanceof RoutesFileError)) throw err;
-    refusedAtStart = err;
-    // Not fatal: the proxy stays unready and answers 503 until a valid file appears.
-    metrics.tableRejected();
-    logger.log('error', 'routes file refused; not ready until it is fixed', { file: config.routesFile, problems: err.problems });
-  }
-  const watcher = watchRoutesFile(
-    config.routesFile,
-    lastHash,
-    (loaded) => {
-      const table = holder.install(loaded.snapshot);
-      logger.log('info', 'route table reloaded', { file: config.routesFile, version: table.version, routes: table.size });
-    },
-    (err) => {
-      metrics.tableRejected();
-      logger.log('error', 'routes file change refused; keeping the table in force', {
-        file: config.routesFile,
-        version: holder.current.version,
-        problems: err.problems,
-      });
-    },
-    { ...deps.watchOptions, ...(refusedAtStart === undefined ? {} : { alreadyRefused: refusedAtStart }) },
-  );
+  const source =
+    config.controller !== undefined
+      ? startControllerSource(config.controller, holder, logger, metrics)
+      : startFileSource(config.routesFile ?? '', holder, logger, metrics, deps.watchOptions);
 
   const proxy = new ProxyServer({
     intermediaryId: config.intermediaryId,
@@ -85,8 +59,8 @@ export async function startProxy(
       throw listenFailure('--admin-listen', config.adminListen, err);
     });
   } catch (err) {
-    // Nothing may be left running (listener, file watch) for a caller that carries on.
-    watcher.close();
+    // Nothing may be left running (listener, file watch, stream) for a caller that carries on.
+    source.close();
     proxy.server.close();
     pool.destroy();
     throw err;
@@ -101,7 +75,7 @@ export async function startProxy(
     holder,
     metrics,
     async shutdown(graceMs = config.shutdownGraceMs) {
-      watcher.close();
+      source.close();
       const cut = await proxy.shutdown(graceMs);
       pool.destroy();
       admin.closeAllConnections();

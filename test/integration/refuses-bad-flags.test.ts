@@ -39,7 +39,18 @@ const refusals: { what: string; args: string[]; env?: Record<string, string>; no
     what: 'no --routes and no FHIRMESH_ROUTES',
     args: [],
     noRoutes: true,
-    line: /--routes FILE \(or FHIRMESH_ROUTES\) is required/,
+    line: /give --routes FILE \(standalone\) or --controller HOST:PORT/,
+  },
+  {
+    what: '--routes together with --controller',
+    args: ['--controller', '127.0.0.1:15010'],
+    line: /--routes and --controller exclude each other/,
+  },
+  {
+    what: '--controller with a bad namespace',
+    args: ['--controller', '127.0.0.1:15010', '--namespace', 'Not_A_Namespace'],
+    noRoutes: true,
+    line: /--namespace 'Not_A_Namespace' must be a Kubernetes namespace name/,
   },
   { what: '--listen without a port', args: ['--listen', '127.0.0.1'], line: /--listen '127\.0\.0\.1' must be HOST:PORT/ },
   { what: '--listen with a port above 65535', args: ['--listen', '127.0.0.1:65536'], line: /--listen '127\.0\.0\.1:65536' must be HOST:PORT/ },
@@ -104,7 +115,7 @@ describe('bad flags', () => {
   it('prints the usage with --help and exits 0', async () => {
     const result = await runProxyToExit(['--help']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^usage: fhirmesh-proxy --routes FILE/);
+    expect(result.stdout).toMatch(/^usage: fhirmesh-proxy \(--routes FILE \| --controller HOST:PORT\)/);
     expect(result.stdout).toMatch(/FHIRMESH_LISTEN/);
     expect(result.stderr).toBe('');
   });

@@ -3,9 +3,12 @@
 
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import type { ControllerSourceConfig } from '../discovery/controller-source.ts';
 
 export interface ProxyConfig {
-  routesFile: string;
+  /** Standalone: the routes file. Exactly one of routesFile and controller is set. */
+  routesFile?: string;
+  controller?: ControllerSourceConfig;
   listen: { host: string; port: number };
   adminListen: { host: string; port: number };
   intermediaryId: string;
@@ -16,9 +19,16 @@ export interface ProxyConfig {
 
 export class FlagError extends Error {}
 
-export const PROXY_USAGE = `usage: fhirmesh-proxy --routes FILE [options]
+export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller HOST:PORT) [options]
 
   --routes FILE            FhirRoute manifests (YAML); reloaded on change      FHIRMESH_ROUTES
+  --controller HOST:PORT   stream routes from a fhirmesh controller            FHIRMESH_CONTROLLER
+  --node-id NAME           this proxy's id at the controller                   FHIRMESH_NODE_ID, POD_NAME
+                           (default: the host name)
+  --namespace NAME         whose routes to serve (default default)             FHIRMESH_NAMESPACE, POD_NAMESPACE
+  --labels K=V,...         labels reported to the controller                   FHIRMESH_LABELS
+  --state-dir DIR          keeps the last good table; used when the            FHIRMESH_STATE_DIR
+                           controller is unreachable at start
   --listen HOST:PORT       originator-facing listener (default 0.0.0.0:8080)   FHIRMESH_LISTEN
   --admin-listen HOST:PORT /healthz /readyz /metrics /debug/routes             FHIRMESH_ADMIN_LISTEN
                            (default 127.0.0.1:9901)
@@ -36,6 +46,11 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     args: argv,
     options: {
       routes: { type: 'string' },
+      controller: { type: 'string' },
+      'node-id': { type: 'string' },
+      namespace: { type: 'string' },
+      labels: { type: 'string' },
+      'state-dir': { type: 'string' },
       listen: { type: 'string' },
       'admin-listen': { type: 'string' },
       'intermediary-id': { type: 'string' },
@@ -49,8 +64,26 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
   });
   if (values.help === true) return 'help';
 
-  const routesFile = values.routes ?? env.FHIRMESH_ROUTES;
-  if (routesFile === undefined || routesFile === '') throw new FlagError('--routes FILE (or FHIRMESH_ROUTES) is required: the FhirRoute manifests to serve');
+  const routesFile = nonEmpty(values.routes ?? env.FHIRMESH_ROUTES);
+  const controllerAddress = nonEmpty(values.controller ?? env.FHIRMESH_CONTROLLER);
+  if (routesFile === undefined && controllerAddress === undefined) {
+    throw new FlagError('give --routes FILE (standalone) or --controller HOST:PORT (or FHIRMESH_ROUTES / FHIRMESH_CONTROLLER): where the routes come from');
+  }
+  if (routesFile !== undefined && controllerAddress !== undefined) {
+    throw new FlagError('--routes and --controller exclude each other: choose a routes file or a controller');
+  }
+  let controller: ControllerSourceConfig | undefined;
+  if (controllerAddress !== undefined) {
+    parseHostPort('--controller', controllerAddress);
+    const nodeId = nonEmpty(values['node-id'] ?? env.FHIRMESH_NODE_ID ?? env.POD_NAME) ?? os.hostname();
+    const namespace = nonEmpty(values.namespace ?? env.FHIRMESH_NAMESPACE ?? env.POD_NAMESPACE) ?? 'default';
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new FlagError(`--namespace '${namespace}' must be a Kubernetes namespace name (a DNS label)`);
+    controller = {
+      address: controllerAddress,
+      identity: { nodeId, namespace, labels: parseLabels(values.labels ?? env.FHIRMESH_LABELS ?? ''), proxyVersion: PROXY_VERSION },
+      stateDir: nonEmpty(values['state-dir'] ?? env.FHIRMESH_STATE_DIR),
+    };
+  }
 
   // A refused value is quoted under the name it was given by: the flag, or its environment variable.
   const setting = (flag: string, envName: string, fallback: string): { value: string; name: string } => {
@@ -83,7 +116,8 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     throw new FlagError('--listen and --admin-listen must differ');
   }
   return {
-    routesFile,
+    ...(routesFile !== undefined ? { routesFile } : {}),
+    ...(controller !== undefined ? { controller } : {}),
     listen,
     adminListen,
     intermediaryId,
@@ -91,6 +125,23 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     logLevel,
     accessLog: values['no-access-log'] !== true && env.FHIRMESH_ACCESS_LOG !== 'false',
   };
+}
+
+export const PROXY_VERSION = '0.1.0';
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new FlagError(`--labels '${text}' must be KEY=VALUE pairs separated by commas`);
+    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return labels;
 }
 
 export function parseHostPort(flag: string, text: string): { host: string; port: number } {

@@ -24,6 +24,7 @@ export class ProxyMetrics {
   readonly #tableRoutes: Gauge;
   readonly #tableLoaded: Gauge;
   readonly #reloadFailures: Counter;
+  readonly #discoveryConnected: Gauge;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'fhirmesh_proxy_' });
@@ -55,9 +56,18 @@ export class ProxyMetrics {
     });
     this.#reloadFailures = new Counter({
       name: 'fhirmesh_proxy_table_rejected_total',
-      help: 'New tables refused (invalid routes file); the previous table stayed in force.',
+      help: 'New tables refused (invalid routes file, or a pushed table NACKed); the previous table stayed in force.',
       registers: [this.registry],
     });
+    this.#discoveryConnected = new Gauge({
+      name: 'fhirmesh_proxy_discovery_connected',
+      help: '1 while the route-discovery stream to the controller is up (controller mode only).',
+      registers: [this.registry],
+    });
+  }
+
+  discoveryConnected(connected: boolean): void {
+    this.#discoveryConnected.set(connected ? 1 : 0);
   }
 
   requestStarted(): void {

@@ -1,0 +1,160 @@
+// The proxy's side of route discovery (api/fhirmesh/v1/discovery.proto): one stream to the
+// controller, responses applied atomically then ACKed or NACKed, reconnect with jittered backoff.
+
+import * as grpc from '@grpc/grpc-js';
+import {
+  decodeRoute,
+  discoveryProto,
+  type DiscoveryRequest,
+  type DiscoveryResponse__Output,
+  type Route__Output,
+} from '../../../api/discovery/index.ts';
+import type { CompiledRoute } from '../../../api/index.ts';
+import type { TableHolder } from '../table/table-holder.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { saveState } from './state-file.ts';
+
+export interface DiscoveryIdentity {
+  nodeId: string;
+  namespace: string;
+  labels: Record<string, string>;
+  proxyVersion: string;
+}
+
+export interface DiscoveryClientOptions {
+  controller: string;
+  identity: DiscoveryIdentity;
+  holder: TableHolder;
+  logger: Logger;
+  stateDir: string | undefined;
+  /** The wire routes of the table loaded from the state dir, the base for the first delta. */
+  initialWire?: Route__Output[];
+  credentials?: grpc.ChannelCredentials;
+  backoff?: { initialMs: number; maxMs: number };
+  onConnectionChange?: (connected: boolean) => void;
+  onRefused?: () => void;
+}
+
+type Stream = grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
+
+const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
+
+export class DiscoveryClient {
+  readonly #options: DiscoveryClientOptions;
+  readonly #client: InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
+  /** Wire routes by destination id of the table in force: deltas apply to these. */
+  #wire = new Map<string, Route__Output>();
+  #stream: Stream | undefined;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: DiscoveryClientOptions) {
+    this.#options = options;
+    for (const route of options.initialWire ?? []) this.#wire.set(route.destinationId, route);
+    const Client = discoveryProto().fhirmesh.v1.RouteDiscovery;
+    const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
+    this.#client = new Client(options.controller, options.credentials ?? grpc.credentials.createInsecure(), {
+      // A controller that vanishes without a FIN must still be noticed.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      // Reconnecting is the channel's job (exponential, jittered); its default ceiling is 120 s.
+      'grpc.initial_reconnect_backoff_ms': initialMs,
+      'grpc.max_reconnect_backoff_ms': maxMs,
+      // A full snapshot carries PEMs; the 4 MiB default would cap a table at a few thousand routes.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    });
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#stream?.cancel();
+    this.#client.close();
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    // waitForReady: while the controller is away the call waits for the channel's reconnect instead
+    // of failing at once, so this loop only handles streams that end after they were established.
+    const stream = this.#client.StreamRoutes(new grpc.Metadata({ waitForReady: true }));
+    this.#stream = stream;
+    const { holder, identity } = this.#options;
+    stream.write({
+      identity,
+      versionInfo: holder.loaded ? holder.current.version : '',
+    });
+    stream.on('data', (response: DiscoveryResponse__Output) => {
+      this.#attempt = 0;
+      this.#options.onConnectionChange?.(true);
+      stream.write(this.#apply(response));
+    });
+    // 'error' comes only for a non-OK end; 'status' comes for every end, so it drives the reconnect.
+    stream.on('error', () => undefined);
+    stream.on('status', (status: grpc.StatusObject) => {
+      if (status.code !== grpc.status.CANCELLED) {
+        this.#options.logger.log('warn', 'route discovery stream ended', { controller: this.#options.controller, code: grpc.status[status.code], detail: status.details });
+      }
+      if (this.#stream !== stream) return;
+      this.#stream = undefined;
+      this.#options.onConnectionChange?.(false);
+      this.#scheduleReconnect();
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped) return;
+    const { initialMs, maxMs } = this.#options.backoff ?? DEFAULT_BACKOFF;
+    // Full jitter: proxies restarted together do not reconnect in lockstep.
+    const ceiling = Math.min(maxMs, initialMs * 2 ** this.#attempt);
+    this.#attempt++;
+    this.#retryTimer = setTimeout(() => this.#connect(), Math.random() * ceiling);
+  }
+
+  /** Applies one response; returns the ACK or NACK to send. */
+  #apply(response: DiscoveryResponse__Output): DiscoveryRequest {
+    const { holder, logger } = this.#options;
+    const running = holder.loaded ? holder.current.version : '';
+    const nack = (message: string): DiscoveryRequest => {
+      this.#options.onRefused?.();
+      logger.log('warn', 'route table update refused; keeping the table in force', { version: response.versionInfo, running, reason: message });
+      return { versionInfo: running, responseNonce: response.nonce, errorDetail: { message } };
+    };
+    if (response.current) {
+      if (response.versionInfo !== running) return nack(`told current at ${response.versionInfo} but running ${running || 'nothing'}`);
+      return { versionInfo: running, responseNonce: response.nonce };
+    }
+    let next: Map<string, Route__Output>;
+    if (response.fullSnapshot) {
+      next = new Map(response.upserted.map((r) => [r.destinationId, r]));
+    } else {
+      if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
+      next = new Map(this.#wire);
+      for (const id of response.removed) next.delete(id);
+      for (const route of response.upserted) next.set(route.destinationId, route);
+    }
+    let routes: CompiledRoute[];
+    try {
+      routes = [...next.values()].map(decodeRoute);
+      // Building the table checks the lookup maps (duplicate hosts) before anything is swapped.
+      holder.install({ version: response.versionInfo, routes });
+    } catch (err) {
+      return nack(err instanceof Error ? err.message : String(err));
+    }
+    this.#wire = next;
+    logger.log('info', 'route table applied', { version: response.versionInfo, routes: routes.length, full: response.fullSnapshot });
+    if (this.#options.stateDir !== undefined) {
+      try {
+        saveState(this.#options.stateDir, response.versionInfo, [...next.values()]);
+      } catch (err) {
+        // The table is in force; only the restart-without-controller path is weakened. Say so.
+        logger.log('error', 'could not save the route table to the state dir', { stateDir: this.#options.stateDir, error: String(err) });
+      }
+    }
+    return { versionInfo: response.versionInfo, responseNonce: response.nonce };
+  }
+}

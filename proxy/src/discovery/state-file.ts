@@ -1,0 +1,54 @@
+// The last good table on disk, so a proxy restarted while the controller is away still serves.
+// Stored in wire form and decoded on load with the same checks as a pushed table; mode 0600 (keys).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { decodeRoute, type Route__Output } from '../../../api/discovery/index.ts';
+import type { RouteTableSnapshot } from '../../../api/index.ts';
+
+const FILE_NAME = 'route-table.json';
+const FORMAT = 'fhirmesh.route-table/v1';
+
+interface StateFile {
+  format: typeof FORMAT;
+  version: string;
+  savedAt: string;
+  routes: Route__Output[];
+}
+
+export function stateFilePath(stateDir: string): string {
+  return path.join(stateDir, FILE_NAME);
+}
+
+/** Written to a temp file, flushed, then renamed over the old one: a crash leaves old or new, never half. */
+export function saveState(stateDir: string, version: string, routes: readonly Route__Output[]): void {
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const target = stateFilePath(stateDir);
+  const tmp = `${target}.${process.pid}.tmp`;
+  const body: StateFile = { format: FORMAT, version, savedAt: new Date().toISOString(), routes: [...routes] };
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(body));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, target);
+}
+
+/** Undefined when there is no state yet; throws with a reason when the file is unusable. */
+export function loadState(stateDir: string): { snapshot: RouteTableSnapshot; wire: Route__Output[] } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(stateFilePath(stateDir), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const parsed = JSON.parse(text) as Partial<StateFile>;
+  if (parsed.format !== FORMAT || typeof parsed.version !== 'string' || !Array.isArray(parsed.routes)) {
+    throw new Error(`${stateFilePath(stateDir)} is not a ${FORMAT} file`);
+  }
+  const wire = parsed.routes;
+  return { snapshot: { version: parsed.version, routes: wire.map(decodeRoute) }, wire };
+}

@@ -1,0 +1,52 @@
+// Standalone table source: the routes file is loaded at start and watched; a refused file keeps the
+// table in force (or, at start, leaves the proxy unready until the file is fixed).
+
+import type { TableHolder } from './table-holder.ts';
+import { loadRoutesFile, RoutesFileError, watchRoutesFile } from './routes-file.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { ProxyMetrics } from '../telemetry/metrics.ts';
+
+export interface TableSource {
+  close(): void;
+}
+
+export function startFileSource(
+  routesFile: string,
+  holder: TableHolder,
+  logger: Logger,
+  metrics: ProxyMetrics,
+  watchOptions: { debounceMs?: number; pollMs?: number } | undefined,
+): TableSource {
+  let lastHash = '';
+  let refusedAtStart: RoutesFileError | undefined;
+  try {
+    const loaded = loadRoutesFile(routesFile);
+    holder.install(loaded.snapshot);
+    lastHash = loaded.inputHash;
+    logger.log('info', 'route table loaded', { file: routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
+  } catch (err) {
+    if (!(err instanceof RoutesFileError)) throw err;
+    refusedAtStart = err;
+    // Not fatal: the proxy stays unready and answers 503 until a valid file appears.
+    metrics.tableRejected();
+    logger.log('error', 'routes file refused; not ready until it is fixed', { file: routesFile, problems: err.problems });
+  }
+  const watcher = watchRoutesFile(
+    routesFile,
+    lastHash,
+    (loaded) => {
+      const table = holder.install(loaded.snapshot);
+      logger.log('info', 'route table reloaded', { file: routesFile, version: table.version, routes: table.size });
+    },
+    (err) => {
+      metrics.tableRejected();
+      logger.log('error', 'routes file change refused; keeping the table in force', {
+        file: routesFile,
+        version: holder.current.version,
+        problems: err.problems,
+      });
+    },
+    { ...watchOptions, ...(refusedAtStart === undefined ? {} : { alreadyRefused: refusedAtStart }) },
+  );
+  return watcher;
+}
