@@ -1,6 +1,7 @@
 // Command-line flags of fhirmesh-proxy, each also readable from a FHIRMESH_* environment variable;
 // a bad value or combination is refused here with one line that says what to fix.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ControllerSourceConfig } from '../discovery/controller-source.ts';
@@ -29,6 +30,10 @@ export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller 
   --labels K=V,...         labels reported to the controller                   FHIRMESH_LABELS
   --state-dir DIR          keeps the last good table; used when the            FHIRMESH_STATE_DIR
                            controller is unreachable at start
+  --controller-ca FILE     TLS to the controller, trusting this CA (PEM)       FHIRMESH_CONTROLLER_CA
+  --controller-server-name NAME   name in the controller's certificate         FHIRMESH_CONTROLLER_SERVER_NAME
+  --token-file FILE        projected service-account token (audience           FHIRMESH_TOKEN_FILE
+                           fhirmesh) sent to the controller; re-read on connect
   --listen HOST:PORT       originator-facing listener (default 0.0.0.0:8080)   FHIRMESH_LISTEN
   --admin-listen HOST:PORT /healthz /readyz /metrics /debug/routes             FHIRMESH_ADMIN_LISTEN
                            (default 127.0.0.1:9901)
@@ -51,6 +56,9 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       namespace: { type: 'string' },
       labels: { type: 'string' },
       'state-dir': { type: 'string' },
+      'controller-ca': { type: 'string' },
+      'controller-server-name': { type: 'string' },
+      'token-file': { type: 'string' },
       listen: { type: 'string' },
       'admin-listen': { type: 'string' },
       'intermediary-id': { type: 'string' },
@@ -83,6 +91,21 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       identity: { nodeId, namespace, labels: parseLabels(values.labels ?? env.FHIRMESH_LABELS ?? ''), proxyVersion: PROXY_VERSION },
       stateDir: nonEmpty(values['state-dir'] ?? env.FHIRMESH_STATE_DIR),
     };
+    const caFile = nonEmpty(values['controller-ca'] ?? env.FHIRMESH_CONTROLLER_CA);
+    const serverName = nonEmpty(values['controller-server-name'] ?? env.FHIRMESH_CONTROLLER_SERVER_NAME);
+    if (caFile !== undefined) {
+      let caPem: string;
+      try {
+        caPem = fs.readFileSync(caFile, 'utf8');
+      } catch (err) {
+        throw new FlagError(`--controller-ca '${caFile}' cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      controller.tls = serverName === undefined ? { caPem } : { caPem, serverName };
+    } else if (serverName !== undefined) {
+      throw new FlagError('--controller-server-name needs --controller-ca: it names the certificate TLS checks');
+    }
+    const tokenFile = nonEmpty(values['token-file'] ?? env.FHIRMESH_TOKEN_FILE);
+    if (tokenFile !== undefined) controller.tokenFile = tokenFile;
   }
 
   // A refused value is quoted under the name it was given by: the flag, or its environment variable.

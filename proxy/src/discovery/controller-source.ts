@@ -13,6 +13,9 @@ export interface ControllerSourceConfig {
   address: string;
   identity: DiscoveryIdentity;
   stateDir: string | undefined;
+  /** PEM CA bundle of the controller's gRPC certificate; plaintext when absent. */
+  tls?: { caPem: string; serverName?: string };
+  tokenFile?: string;
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -39,10 +42,18 @@ export function startControllerSource(config: ControllerSourceConfig, holder: Ta
     stateDir: config.stateDir,
     ...(initialWire !== undefined ? { initialWire } : {}),
     ...(config.backoff !== undefined ? { backoff: config.backoff } : {}),
+    ...(config.tls !== undefined ? { tls: config.tls } : {}),
+    ...(config.tokenFile !== undefined ? { tokenFile: config.tokenFile } : {}),
     onConnectionChange: (connected) => metrics.discoveryConnected(connected),
     onRefused: () => metrics.tableRejected(),
   });
   client.start();
-  logger.log('info', 'route discovery started', { controller: config.address, nodeId: config.identity.nodeId, namespace: config.identity.namespace });
+  logger.log('info', 'route discovery started', {
+    controller: config.address,
+    nodeId: config.identity.nodeId,
+    namespace: config.identity.namespace,
+    tls: config.tls !== undefined,
+    token: config.tokenFile !== undefined,
+  });
   return { close: () => client.stop() };
 }

@@ -1,6 +1,7 @@
 // The proxy's side of route discovery (api/fhirmesh/v1/discovery.proto): one stream to the
 // controller, responses applied atomically then ACKed or NACKed, reconnect with jittered backoff.
 
+import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   decodeRoute,
@@ -29,7 +30,10 @@ export interface DiscoveryClientOptions {
   stateDir: string | undefined;
   /** The wire routes of the table loaded from the state dir, the base for the first delta. */
   initialWire?: Route__Output[];
-  credentials?: grpc.ChannelCredentials;
+  /** TLS to the controller: its CA bundle (PEM) and the name its certificate carries. */
+  tls?: { caPem: string; serverName?: string };
+  /** A projected service-account token, read again on every connect (the kubelet rotates it). */
+  tokenFile?: string;
   backoff?: { initialMs: number; maxMs: number };
   onConnectionChange?: (connected: boolean) => void;
   onRefused?: () => void;
@@ -54,7 +58,9 @@ export class DiscoveryClient {
     for (const route of options.initialWire ?? []) this.#wire.set(route.destinationId, route);
     const Client = discoveryProto().fhirmesh.v1.RouteDiscovery;
     const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
-    this.#client = new Client(options.controller, options.credentials ?? grpc.credentials.createInsecure(), {
+    const credentials = options.tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(options.tls.caPem));
+    this.#client = new Client(options.controller, credentials, {
+      ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
       // A controller that vanishes without a FIN must still be noticed.
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
@@ -81,7 +87,10 @@ export class DiscoveryClient {
     if (this.#stopped) return;
     // waitForReady: while the controller is away the call waits for the channel's reconnect instead
     // of failing at once, so this loop only handles streams that end after they were established.
-    const stream = this.#client.StreamRoutes(new grpc.Metadata({ waitForReady: true }));
+    const metadata = new grpc.Metadata({ waitForReady: true });
+    const token = this.#readToken();
+    if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+    const stream = this.#client.StreamRoutes(metadata);
     this.#stream = stream;
     const { holder, identity } = this.#options;
     stream.write({
@@ -104,6 +113,17 @@ export class DiscoveryClient {
       this.#options.onConnectionChange?.(false);
       this.#scheduleReconnect();
     });
+  }
+
+  #readToken(): string | undefined {
+    if (this.#options.tokenFile === undefined) return undefined;
+    try {
+      return fs.readFileSync(this.#options.tokenFile, 'utf8').trim();
+    } catch (err) {
+      // Connect anyway: the controller's UNAUTHENTICATED answer says more than silence would.
+      this.#options.logger.log('error', 'cannot read the service-account token file', { tokenFile: this.#options.tokenFile, error: (err as NodeJS.ErrnoException).code ?? String(err) });
+      return undefined;
+    }
   }
 
   #scheduleReconnect(): void {
