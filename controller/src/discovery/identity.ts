@@ -56,11 +56,10 @@ export function identityClaimOf(first: DiscoveryRequest__Output): ProxyIdentityC
   return { nodeId: identity.nodeId, namespace: identity.namespace, labels: { ...identity.labels }, proxyVersion: identity.proxyVersion };
 }
 
-/** The namespace a stream is served: the authenticated one, which a claim may not contradict. */
+/**
+ * The namespace a stream is served: the authenticated one when there is one, whatever the proxy
+ * claims. A proxy claiming another namespace gets its own routes, never the claimed ones.
+ */
 export function servedNamespace(claimed: ProxyIdentityClaim, authenticated: AuthenticatedProxy): string {
-  if (authenticated.namespace === undefined || authenticated.namespace === claimed.namespace) return claimed.namespace;
-  throw new ControllerError(
-    'FHIRMESH_PERMISSION_DENIED',
-    `proxy ${claimed.nodeId} claims namespace ${claimed.namespace} but its credentials are for ${authenticated.namespace}: set the proxy's namespace to the pod's own`,
-  );
+  return authenticated.namespace ?? claimed.namespace;
 }

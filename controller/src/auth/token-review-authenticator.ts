@@ -1,0 +1,72 @@
+// Kubernetes mode's authenticate hook: the proxy's projected service-account token (audience
+// fhirmesh) is checked with TokenReview, and the stream is served the namespace the token proves.
+
+import { createHash } from 'node:crypto';
+import type { Authenticator } from '../discovery/identity.ts';
+import { ControllerError } from '../errors.ts';
+
+export const PROXY_TOKEN_AUDIENCE = 'fhirmesh';
+
+/** What a TokenReview said; `error` is the apiserver's reason when not authenticated. */
+export interface TokenReviewResult {
+  authenticated: boolean;
+  username?: string;
+  audiences?: string[];
+  error?: string;
+}
+
+/** POSTs a TokenReview; supplied by the Kubernetes layer so this module knows no HTTP client. */
+export type TokenReviewer = (token: string, audiences: string[]) => Promise<TokenReviewResult>;
+
+const SERVICE_ACCOUNT = /^system:serviceaccount:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([^:]+)$/;
+
+export interface TokenReviewAuthenticatorOptions {
+  audience?: string;
+  /** How long a verdict is reused for the same token: reconnect storms must not flood the apiserver. */
+  cacheTtlMs?: number;
+  now?: () => number;
+}
+
+export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenReviewAuthenticatorOptions = {}): Authenticator {
+  const audience = options.audience ?? PROXY_TOKEN_AUDIENCE;
+  const ttl = options.cacheTtlMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { namespace: string; until: number }>();
+
+  return async (call) => {
+    const header = call.metadata.get('authorization')[0];
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (match === null) {
+      throw new ControllerError(
+        'FHIRMESH_UNAUTHENTICATED',
+        `no bearer token: mount a projected service-account token with audience ${audience} and pass it with --token-file`,
+      );
+    }
+    const token = match[1] as string;
+    // Keyed by a hash: the cache never holds a usable token.
+    const key = createHash('sha256').update(token).digest('hex');
+    const cached = cache.get(key);
+    if (cached !== undefined && cached.until > now()) return { namespace: cached.namespace };
+
+    let result: TokenReviewResult;
+    try {
+      result = await review(token, [audience]);
+    } catch (err) {
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token could not be reviewed (TokenReview failed); retry', { cause: err });
+    }
+    if (!result.authenticated) {
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`);
+    }
+    if (result.audiences !== undefined && !result.audiences.includes(audience)) {
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token is not for audience ${audience}`);
+    }
+    const sa = SERVICE_ACCOUNT.exec(result.username ?? '');
+    if (sa === null) {
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token does not belong to a service account: proxies authenticate as their pod\'s service account');
+    }
+    const namespace = sa[1] as string;
+    if (cache.size > 10_000) cache.clear();
+    cache.set(key, { namespace, until: now() + ttl });
+    return { namespace };
+  };
+}

@@ -1,0 +1,75 @@
+// The TokenReview authenticator: a bearer token is required, the apiserver's verdict decides, the
+// namespace comes from the service-account username, and verdicts are cached by token hash.
+
+import * as grpc from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { tokenReviewAuthenticator, type TokenReviewResult } from '../../../controller/src/auth/index.ts';
+import type { DiscoveryCall } from '../../../controller/src/discovery/identity.ts';
+import { servedNamespace } from '../../../controller/src/discovery/identity.ts';
+
+const claim = { nodeId: 'p1', namespace: 'payers', labels: {}, proxyVersion: 't' };
+
+function callWith(authorization?: string): DiscoveryCall {
+  const metadata = new grpc.Metadata();
+  if (authorization !== undefined) metadata.set('authorization', authorization);
+  return { metadata } as DiscoveryCall;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (err) {
+    return `${(err as { code: string }).code}: ${(err as Error).message}`;
+  }
+}
+
+describe('tokenReviewAuthenticator', () => {
+  it('serves the namespace of the service account the token belongs to', async () => {
+    const seen: [string, string[]][] = [];
+    const auth = tokenReviewAuthenticator(async (token, audiences) => {
+      seen.push([token, audiences]);
+      return { authenticated: true, username: 'system:serviceaccount:payers:acme-proxy', audiences: ['fhirmesh'] };
+    });
+    expect(await auth(callWith('Bearer tok-1'), claim)).toEqual({ namespace: 'payers' });
+    expect(seen).toEqual([['tok-1', ['fhirmesh']]]);
+  });
+
+  it('refuses a call without a bearer token', async () => {
+    const auth = tokenReviewAuthenticator(async () => ({ authenticated: true }));
+    expect(await codeOf(Promise.resolve(auth(callWith(), claim)))).toMatch(/^FHIRMESH_UNAUTHENTICATED: no bearer token/);
+    expect(await codeOf(Promise.resolve(auth(callWith('Basic abc'), claim)))).toMatch(/^FHIRMESH_UNAUTHENTICATED/);
+  });
+
+  it.each<[string, TokenReviewResult, RegExp]>([
+    ['an expired token', { authenticated: false, error: 'token has expired' }, /token refused: token has expired/],
+    ['another audience', { authenticated: true, username: 'system:serviceaccount:a:b', audiences: ['vault'] }, /not for audience fhirmesh/],
+    ['a user, not a service account', { authenticated: true, username: 'alice', audiences: ['fhirmesh'] }, /does not belong to a service account/],
+  ])('refuses %s', async (_what, verdict, message) => {
+    const auth = tokenReviewAuthenticator(async () => verdict);
+    expect(await codeOf(Promise.resolve(auth(callWith('Bearer t'), claim)))).toMatch(message);
+  });
+
+  it('reuses a verdict within its TTL and asks again after', async () => {
+    let now = 1_000;
+    let reviews = 0;
+    const auth = tokenReviewAuthenticator(
+      async () => {
+        reviews++;
+        return { authenticated: true, username: 'system:serviceaccount:payers:p' };
+      },
+      { cacheTtlMs: 100, now: () => now },
+    );
+    await auth(callWith('Bearer same'), claim);
+    await auth(callWith('Bearer same'), claim);
+    expect(reviews).toBe(1);
+    now += 101;
+    await auth(callWith('Bearer same'), claim);
+    expect(reviews).toBe(2);
+  });
+
+  it('serves the authenticated namespace, never the claimed one', () => {
+    expect(servedNamespace({ ...claim, namespace: 'other' }, { namespace: 'payers' })).toBe('payers');
+    expect(servedNamespace(claim, {})).toBe('payers');
+  });
+});
