@@ -3,7 +3,8 @@
 
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Authenticator } from './discovery/index.ts';
+import type { Authenticator, ProxyRegistry, SnapshotStore } from './discovery/index.ts';
+import type { LeaderElectionConfig } from './config/flags.ts';
 import { ControllerError } from './errors.ts';
 import type { RouteSource } from './sources/index.ts';
 import type { StatusSink } from './status/index.ts';
@@ -17,6 +18,19 @@ export interface KubernetesModeOptions {
   namespace?: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  /** This replica's name: the Lease holder, its proxy report, its gRPC controller id. Default: the host name. */
+  replicaId?: string;
+  /** Several replicas, one writing status. Absent: this replica always writes (a single replica). */
+  leaderElection?: LeaderElectionOptions;
+}
+
+/** Lease name, namespace (default: the kubeconfig context's, in a pod its own) and timing. */
+export type LeaderElectionOptions = LeaderElectionConfig;
+
+/** What a running controller hands Kubernetes mode once it is wired: the proxies it serves and its tables. */
+export interface AttachedController {
+  registry: ProxyRegistry;
+  store: SnapshotStore;
 }
 
 /** What Kubernetes mode provides in place of the directory source, the in-memory sink and trusted claims. */
@@ -27,6 +41,12 @@ export interface KubernetesMode {
   statusSink: StatusSink;
   /** TokenReview of the proxy's projected service-account token (issue 4); claims are trusted when absent. */
   authenticate?: Authenticator;
+  /**
+   * Called once after startController(): from then on this replica reports its proxies' ACKs to the
+   * others and, as leader, counts every replica's proxies in Programmed. Without it only the leader's
+   * own proxies count.
+   */
+  attach?(controller: AttachedController): void;
 }
 
 /** The export controller/src/kubernetes/index.ts must provide. */

@@ -4,7 +4,10 @@
 
 import { FlagError, CONTROLLER_USAGE, parseControllerFlags } from './config/flags.ts';
 import { isControllerError } from './errors.ts';
-import { startController } from './start-controller.ts';
+import { loadKubernetesMode, type KubernetesMode } from './kubernetes-seam.ts';
+import { startController, type ControllerDeps } from './start-controller.ts';
+import { createLogger } from './telemetry/logger.ts';
+import { ControllerMetrics } from './telemetry/metrics.ts';
 
 let config;
 try {
@@ -21,7 +24,33 @@ if (config === 'help') {
 
 let controller;
 try {
-  controller = await startController(config);
+  // Kubernetes mode is built here rather than inside startController so that every flag of it (the
+  // replica id, leader election) reaches it, and so that it can be attached to the running controller.
+  let deps: ControllerDeps = {};
+  let mode: KubernetesMode | undefined;
+  if (config.source.kind === 'kubernetes') {
+    const logger = createLogger({ level: config.logLevel, component: 'controller' });
+    const metrics = new ControllerMetrics();
+    const { kubeconfig, replicaId, leaderElection } = config.source;
+    mode = await loadKubernetesMode({
+      ...(kubeconfig === undefined ? {} : { kubeconfig }),
+      ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
+      replicaId,
+      ...(leaderElection === undefined ? {} : { leaderElection }),
+      logger,
+      metrics,
+    });
+    deps = {
+      logger,
+      metrics,
+      source: mode.source,
+      statusSink: mode.statusSink,
+      controllerId: replicaId,
+      ...(mode.authenticate === undefined ? {} : { authenticate: mode.authenticate }),
+    };
+  }
+  controller = await startController(config, deps);
+  mode?.attach?.({ registry: controller.registry, store: controller.store });
 } catch (err) {
   // A mode this build does not have is a bad combination of flags, like any other: exit 2.
   const unavailable = isControllerError(err) && err.code === 'FHIRMESH_MODE_UNAVAILABLE';

@@ -196,7 +196,6 @@ describe('refusals', () => {
 
   it.each([
     [['--routes-dir', '/tmp', '--kubeconfig', '/tmp/k'], 'fhirmesh-controller: --routes-dir and --kubeconfig exclude each other'],
-    [['--kubeconfig', '/tmp/k'], 'fhirmesh-controller: kubernetes mode is not built yet: run standalone with --routes-dir DIR'],
     [['--routes-dir', '/tmp', '--batch-window', 'soon'], "fhirmesh-controller: --batch-window 'soon' must be a duration"],
     [['--routes-dir', '/tmp', '--namespace', 'Bad_NS'], "fhirmesh-controller: --namespace 'Bad_NS' must be a namespace name"],
   ])('fhirmesh-controller %j exits 2 with one line', async (args, start) => {
@@ -204,5 +203,12 @@ describe('refusals', () => {
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
     expect(result.stderr.startsWith(start)).toBe(true);
+  });
+
+  it('fhirmesh-controller with an unreadable kubeconfig exits 1 with one line saying so', async () => {
+    const result = await run([CONTROLLER, '--kubeconfig', '/nonexistent/kubeconfig']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
+    expect(result.stderr).toMatch(/^fhirmesh-controller: cannot start: cannot read --kubeconfig \/nonexistent\/kubeconfig/);
   });
 });

@@ -1,6 +1,7 @@
 // Command-line flags of fhirmesh-controller; a bad value or combination is refused here with one
 // line that says what to fix (main.ts prints it and exits 2).
 
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
@@ -8,7 +9,23 @@ import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
 export type SourceConfig =
   | { kind: 'directory'; routesDir: string }
   /** kubeconfig absent: in-cluster configuration. */
-  | { kind: 'kubernetes'; kubeconfig?: string };
+  | {
+      kind: 'kubernetes';
+      kubeconfig?: string;
+      /** Lease holder, proxy report name and gRPC controller id: --replica-id, else $POD_NAME, else the host name. */
+      replicaId: string;
+      /** Absent: no election, this replica writes status (one replica). */
+      leaderElection?: LeaderElectionConfig;
+    };
+
+export interface LeaderElectionConfig {
+  leaseName: string;
+  /** --lease-namespace, else $POD_NAMESPACE; absent: the kubeconfig context's namespace. */
+  leaseNamespace?: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
 
 export interface ControllerConfig {
   source: SourceConfig;
@@ -30,6 +47,13 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --grpc-listen HOST:PORT   route discovery for proxies (default 0.0.0.0:15010)
   --admin-listen HOST:PORT  /healthz /readyz /metrics /debug/status (default 127.0.0.1:9902)
   --namespace NAME          read routes of this namespace only (default: all)
+  --replica-id NAME         Kubernetes mode: this replica's name, the Lease holder (default: $POD_NAME, else the host name)
+  --leader-elect            Kubernetes mode, several replicas: only the holder of a Lease writes status
+  --lease-name NAME         the Lease of --leader-elect (default fhirmesh-controller)
+  --lease-namespace NAME    its namespace (default: $POD_NAMESPACE, else the kubeconfig context's)
+  --leader-elect-lease-duration DURATION  followers take over a Lease not renewed for this long (default 15s)
+  --leader-elect-renew-deadline DURATION  the leader steps down when it cannot renew for this long (default 10s)
+  --leader-elect-retry-period DURATION    how often followers try for the Lease (default 2s)
   --batch-window DURATION   changes this close together go out as one update (default 100ms)
   --ack-timeout DURATION    a proxy that answers no update within this is dropped (default 15s)
   --log-level LEVEL         debug | info | warn | error (default info)
@@ -49,6 +73,13 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       'batch-window': { type: 'string' },
       'ack-timeout': { type: 'string' },
       'log-level': { type: 'string' },
+      'replica-id': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'lease-name': { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'leader-elect-lease-duration': { type: 'string' },
+      'leader-elect-renew-deadline': { type: 'string' },
+      'leader-elect-retry-period': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -63,12 +94,19 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
     throw new FlagError('--routes-dir and --kubeconfig exclude each other: routes come from a directory (standalone) or from Kubernetes, not both');
   } else if (routesDir !== undefined) {
     if (routesDir === '') throw new FlagError('--routes-dir needs a directory');
+    const kubernetesOnly = KUBERNETES_ONLY_FLAGS.filter((flag) => values[flag] !== undefined);
+    if (kubernetesOnly.length > 0) {
+      throw new FlagError(`${kubernetesOnly.map((flag) => `--${flag}`).join(', ')} need Kubernetes mode (--kubeconfig FILE, or in a cluster), not --routes-dir`);
+    }
     source = { kind: 'directory', routesDir };
-  } else if (kubeconfig !== undefined) {
+  } else if (kubeconfig !== undefined || (env.KUBERNETES_SERVICE_HOST ?? '') !== '') {
     if (kubeconfig === '') throw new FlagError('--kubeconfig needs a file');
-    source = { kind: 'kubernetes', kubeconfig };
-  } else if ((env.KUBERNETES_SERVICE_HOST ?? '') !== '') {
-    source = { kind: 'kubernetes' };
+    source = {
+      kind: 'kubernetes',
+      ...(kubeconfig === undefined ? {} : { kubeconfig }),
+      replicaId: replicaIdOf(values['replica-id'], env),
+      ...leaderElectionOf(values, env),
+    };
   } else {
     throw new FlagError('--routes-dir DIR (standalone) or --kubeconfig FILE is required outside a cluster');
   }
@@ -95,6 +133,47 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
     ackTimeoutMs,
     logLevel: logLevel as LogLevel,
   };
+}
+
+const KUBERNETES_ONLY_FLAGS = [
+  'replica-id',
+  'leader-elect',
+  'lease-name',
+  'lease-namespace',
+  'leader-elect-lease-duration',
+  'leader-elect-renew-deadline',
+  'leader-elect-retry-period',
+] as const;
+const LEASE_FLAGS = KUBERNETES_ONLY_FLAGS.filter((flag) => flag !== 'replica-id' && flag !== 'leader-elect');
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function replicaIdOf(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  const replicaId = flag ?? (env.POD_NAME || os.hostname());
+  if (replicaId === '' || replicaId.length > 253 || /\s/.test(replicaId)) {
+    throw new FlagError(`--replica-id '${replicaId}' must be 1-253 characters without spaces (the pod name in a cluster)`);
+  }
+  return replicaId;
+}
+
+function leaderElectionOf(values: Partial<Record<(typeof KUBERNETES_ONLY_FLAGS)[number], string | boolean>>, env: NodeJS.ProcessEnv): { leaderElection?: LeaderElectionConfig } {
+  if (values['leader-elect'] !== true) {
+    const stray = LEASE_FLAGS.filter((flag) => values[flag] !== undefined);
+    if (stray.length > 0) throw new FlagError(`${stray.map((flag) => `--${flag}`).join(', ')} only apply with --leader-elect`);
+    return {};
+  }
+  const leaseName = String(values['lease-name'] ?? 'fhirmesh-controller');
+  if (!DNS_SUBDOMAIN.test(leaseName)) throw new FlagError(`--lease-name '${leaseName}' must be a Kubernetes object name (lowercase letters, digits, '-' and '.')`);
+  const leaseNamespace = values['lease-namespace'] === undefined ? env.POD_NAMESPACE || undefined : String(values['lease-namespace']);
+  if (leaseNamespace !== undefined && !NAMESPACE.test(leaseNamespace)) {
+    throw new FlagError(`--lease-namespace '${leaseNamespace}' must be a namespace name (lowercase letters, digits and '-', at most 63)`);
+  }
+  const leaseDurationMs = duration('--leader-elect-lease-duration', String(values['leader-elect-lease-duration'] ?? '15s'), 1_000, 600_000);
+  const renewDeadlineMs = duration('--leader-elect-renew-deadline', String(values['leader-elect-renew-deadline'] ?? '10s'), 100, 600_000);
+  const retryPeriodMs = duration('--leader-elect-retry-period', String(values['leader-elect-retry-period'] ?? '2s'), 10, 600_000);
+  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
+    throw new FlagError('--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period (e.g. 15s, 10s, 2s)');
+  }
+  return { leaderElection: { leaseName, ...(leaseNamespace === undefined ? {} : { leaseNamespace }), leaseDurationMs, renewDeadlineMs, retryPeriodMs } };
 }
 
 export function parseHostPort(flag: string, text: string): { host: string; port: number } {

@@ -1,0 +1,74 @@
+// Metrics of Kubernetes mode, registered on the controller's registry: informer restarts, status
+// writes, work-queue depth and retries, leadership, live proxy reports. Labels are fixed lists.
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export type StatusWriteResult = 'written' | 'gone' | 'conflict' | 'retry' | 'refused';
+
+export class KubernetesMetrics {
+  readonly #restarts: Counter<'resource' | 'reason'>;
+  readonly #writes: Counter<'result'>;
+  readonly #leader: Gauge;
+  readonly #queueDepth: Gauge;
+  readonly #retries: Counter;
+  readonly #reports: Gauge;
+
+  constructor(registry: Registry) {
+    this.#restarts = new Counter({
+      name: 'fhirmesh_controller_informer_restarts_total',
+      help: 'Informer restarts (fresh list and watch) by resource and reason: error, http-<status>, stalled.',
+      labelNames: ['resource', 'reason'],
+      registers: [registry],
+    });
+    this.#writes = new Counter({
+      name: 'fhirmesh_controller_status_writes_total',
+      help: 'FhirRoute status PATCHes by result: written, gone (404), conflict (409), retry (no answer, 429, 5xx), refused (other 4xx).',
+      labelNames: ['result'],
+      registers: [registry],
+    });
+    this.#leader = new Gauge({
+      name: 'fhirmesh_controller_leader',
+      help: '1 while this replica holds the leader Lease and writes status, else 0.',
+      registers: [registry],
+    });
+    this.#queueDepth = new Gauge({
+      name: 'fhirmesh_controller_status_queue_depth',
+      help: 'Routes waiting for a status reconcile (ready or backing off).',
+      registers: [registry],
+    });
+    this.#retries = new Counter({
+      name: 'fhirmesh_controller_status_queue_retries_total',
+      help: 'Status reconciles put back with per-route backoff after a failure.',
+      registers: [registry],
+    });
+    this.#reports = new Gauge({
+      name: 'fhirmesh_controller_replica_proxy_reports',
+      help: 'Live proxy reports of other replicas counted into Programmed (leader only).',
+      registers: [registry],
+    });
+  }
+
+  informerRestarted(resource: string, reason: string): void {
+    this.#restarts.inc({ resource, reason });
+  }
+
+  statusWrite(result: StatusWriteResult): void {
+    this.#writes.inc({ result });
+  }
+
+  leading(isLeader: boolean): void {
+    this.#leader.set(isLeader ? 1 : 0);
+  }
+
+  queueDepth(depth: number): void {
+    this.#queueDepth.set(depth);
+  }
+
+  queueRetried(): void {
+    this.#retries.inc();
+  }
+
+  liveReports(count: number): void {
+    this.#reports.set(count);
+  }
+}

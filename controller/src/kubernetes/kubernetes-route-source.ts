@@ -1,0 +1,175 @@
+// Kubernetes mode's RouteSource: FhirRoutes, and the Services and Secrets they name, from three
+// informers; tells compile only about changes that can change a table, each state an immutable snapshot.
+
+import type { BackendSpec, FhirRoute, RefResolver } from '../../../api/index.ts';
+import { canonicalJson } from '../internal/canonical-json.ts';
+import type { RouteSource, SourceState } from '../sources/index.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { KubeObject } from './internal/objects.ts';
+import type { ResilientInformer } from './resilient-informer.ts';
+
+/** The Secret keys compile reads (caSecretRef → ca.crt; clientCertSecretRef → tls.crt, tls.key); nothing else is kept. */
+export const SECRET_KEYS = ['ca.crt', 'tls.crt', 'tls.key'] as const;
+export type SecretData = Partial<Record<(typeof SECRET_KEYS)[number], string>>;
+export interface ServiceEntry {
+  uid: string;
+}
+
+/** A FhirRoute as kept in the cache: managedFields dropped (large, and never read). */
+export function projectRoute(object: KubeObject): FhirRoute {
+  const { managedFields: _managedFields, ...metadata } = object.metadata ?? {};
+  return { ...(object as unknown as FhirRoute), metadata: metadata as FhirRoute['metadata'] };
+}
+
+export function projectService(object: KubeObject): ServiceEntry {
+  return { uid: object.metadata?.uid ?? '' };
+}
+
+/** Only the three keys, decoded: a Secret's other keys (and whole Helm release Secrets) are not kept. */
+export function projectSecret(object: KubeObject): SecretData {
+  const data = (object.data ?? {}) as Record<string, unknown>;
+  const kept: SecretData = {};
+  for (const key of SECRET_KEYS) {
+    const value = data[key];
+    if (typeof value === 'string') kept[key] = Buffer.from(value, 'base64').toString('utf8');
+  }
+  return kept;
+}
+
+export interface KubernetesRouteSourceOptions {
+  routes: ResilientInformer<FhirRoute>;
+  services: ResilientInformer<ServiceEntry>;
+  secrets: ResilientInformer<SecretData>;
+  /** The one namespace watched (--namespace); all when absent. */
+  namespace?: string;
+  logger: Logger;
+}
+
+export class KubernetesRouteSource implements RouteSource {
+  readonly description: string;
+  readonly #options: KubernetesRouteSourceOptions;
+  readonly #listeners: (() => void)[] = [];
+  #snapshot: SourceState | undefined;
+  #references: { services: Set<string>; secrets: Set<string> } | undefined;
+  #started = false;
+
+  constructor(options: KubernetesRouteSourceOptions) {
+    this.#options = options;
+    this.description = `kubernetes (${options.namespace === undefined ? 'all namespaces' : `namespace ${options.namespace}`})`;
+    options.routes.onChange((_key, previous, current) => {
+      if (!changesTable(previous, current)) return;
+      this.#references = undefined;
+      this.#changed();
+    });
+    options.services.onChange((key, previous, current) => {
+      if (previous?.uid === current?.uid) return;
+      if (this.#referenced().services.has(key)) this.#changed();
+    });
+    options.secrets.onChange((key, previous, current) => {
+      if (!this.#referenced().secrets.has(key)) return;
+      if (canonicalJson(previous ?? null) !== canonicalJson(current ?? null)) this.#changed();
+    });
+  }
+
+  /** Resolves once all three informers have listed: a table built before would be missing routes. */
+  async start(): Promise<void> {
+    await Promise.all([this.#options.routes.start(), this.#options.services.start(), this.#options.secrets.start()]);
+    this.#snapshot = undefined;
+    this.#started = true;
+  }
+
+  state(): SourceState {
+    this.#snapshot ??= this.#build();
+    return this.#snapshot;
+  }
+
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.#options.routes.stop(), this.#options.services.stop(), this.#options.secrets.stop()]);
+  }
+
+  #changed(): void {
+    this.#snapshot = undefined;
+    if (!this.#started) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.#options.logger.log('error', 'route source listener threw', { error: String(err) });
+      }
+    }
+  }
+
+  /**
+   * Routes sorted by key, and a resolver over copies of just the Services and Secrets they name:
+   * Translation resolves per-namespace tables lazily, later, and must see what its verdicts saw.
+   */
+  #build(): SourceState {
+    const { routes, services, secrets, namespace: watched } = this.#options;
+    const keys = routes.keys().sort();
+    const list = keys.map((key) => routes.get(key)).filter((route): route is FhirRoute => route !== undefined);
+    const references = this.#referenced();
+    const existing = new Set([...references.services].filter((key) => services.get(key) !== undefined));
+    const secretData = new Map<string, SecretData>();
+    for (const key of references.secrets) {
+      const data = secrets.get(key);
+      if (data !== undefined) secretData.set(key, data);
+    }
+    const refs: RefResolver = {
+      // No files in a cluster: the tls.*File fields are for routes files of standalone mode.
+      file: () => undefined,
+      secret: (namespace, name, key) => secretData.get(`${namespace}/${name}`)?.[key as keyof SecretData],
+      // Services outside the watched namespace are not seen: trusted by name, as standalone does.
+      service: (namespace, name) => (watched !== undefined && namespace !== watched ? undefined : { exists: existing.has(`${namespace}/${name}`) }),
+    };
+    return { routes: list, refs };
+  }
+
+  /** namespace/name of every Service and Secret some route names; recomputed after route changes. */
+  #referenced(): { services: Set<string>; secrets: Set<string> } {
+    if (this.#references !== undefined) return this.#references;
+    const services = new Set<string>();
+    const secrets = new Set<string>();
+    for (const route of this.#options.routes.values()) {
+      const namespace = route.metadata.namespace ?? 'default';
+      for (const backend of backendsOf(route)) {
+        const service = backend.service;
+        if (typeof service?.name === 'string') services.add(`${typeof service.namespace === 'string' ? service.namespace : namespace}/${service.name}`);
+        const tls = backend.tls;
+        if (typeof tls?.caSecretRef === 'string') secrets.add(`${namespace}/${tls.caSecretRef}`);
+        if (typeof tls?.clientCertSecretRef === 'string') secrets.add(`${namespace}/${tls.clientCertSecretRef}`);
+      }
+    }
+    this.#references = { services, secrets };
+    return this.#references;
+  }
+}
+
+/**
+ * Whether compile could see a difference: a new or gone object, another incarnation (uid), a new
+ * generation or spec, or creation time (conflicts). Status writes and relist replays change none of these.
+ */
+function changesTable(previous: FhirRoute | undefined, current: FhirRoute | undefined): boolean {
+  if (previous === undefined || current === undefined) return previous !== current;
+  const a = previous.metadata;
+  const b = current.metadata;
+  if (a.uid !== b.uid || a.generation !== b.generation || a.creationTimestamp !== b.creationTimestamp) return true;
+  return canonicalJson(previous.spec) !== canonicalJson(current.spec);
+}
+
+/** Backends of a route as stored: an object the apiserver validated, but read defensively anyway. */
+function backendsOf(route: FhirRoute): Partial<BackendSpec>[] {
+  const spec = route.spec as Partial<FhirRoute['spec']> | undefined;
+  const rules: unknown = spec?.rules;
+  const backends: Partial<BackendSpec>[] = [];
+  if (typeof spec?.backend === 'object' && spec.backend !== null) backends.push(spec.backend);
+  if (Array.isArray(rules)) {
+    for (const rule of rules as { backend?: unknown }[]) {
+      if (typeof rule?.backend === 'object' && rule.backend !== null) backends.push(rule.backend);
+    }
+  }
+  return backends;
+}

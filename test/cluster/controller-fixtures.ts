@@ -1,0 +1,300 @@
+// Shared by the controller-*.test.ts cluster tests: the CRD installed and Established, an identity with
+// only the chart's RBAC, the controller as a real process, FhirRoutes, and kubectl-wait-style polling.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Agent, fetch } from 'undici';
+import { afterAll } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import type { FhirRoute, FhirRouteSpec } from '../../api/index.ts';
+import { ControllerMetrics, createLogger, startController, type ControllerConfig, type LogLevel, type RunningController } from '../../controller/src/index.ts';
+import { createKubernetesMode, type KubernetesModeHandle, type KubernetesTuning } from '../../controller/src/kubernetes/index.ts';
+import { KubeHttpError, type KubeHttp, type KubeObject } from './kube-http.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { createServiceAccountToken } from './service-account-tokens.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const NODE = path.join(ROOT, 'node_modules/.bin/node');
+const CONTROLLER = path.join(ROOT, 'controller/src/main.ts');
+const CRD_FILE = path.join(ROOT, 'crds/fhirroutes.fhirmesh.io.yaml');
+const CHART_RULES = path.join(ROOT, 'charts/fhirmesh/files/rbac');
+
+/** Polls `check` until it returns without throwing; its last error when the time is up. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  }
+}
+
+/** Installs crds/ (or finds it installed by another test file) and waits until it is Established. */
+export async function ensureCrd(kube: KubeHttp): Promise<void> {
+  const crd = parseYaml(fs.readFileSync(CRD_FILE, 'utf8')) as KubeObject;
+  const created = await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  if (created.status !== 201 && created.status !== 409) throw new KubeHttpError('POST', 'customresourcedefinitions', created);
+  await eventually(async () => {
+    const current = await kube.json<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/fhirroutes.fhirmesh.io');
+    if (current.status?.conditions?.find((c) => c.type === 'Established')?.status !== 'True') throw new Error('CRD fhirroutes.fhirmesh.io not Established yet');
+  }, 20_000);
+  // Established is per apiserver; the discovery of the new group can trail it by a moment.
+  await eventually(async () => {
+    const list = await kube.request('GET', '/apis/fhirmesh.io/v1alpha1/fhirroutes?limit=1');
+    if (list.status !== 200) throw new Error(`fhirroutes not served yet (${list.status})`);
+  }, 20_000);
+}
+
+export async function createNamespace(kube: KubeHttp, name: string): Promise<void> {
+  await kube.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+function chartRules(file: string): unknown[] {
+  return parseYaml(fs.readFileSync(path.join(CHART_RULES, file), 'utf8')) as unknown[];
+}
+
+/**
+ * A ServiceAccount in `releaseNamespace` bound to exactly the rules the chart ships (read from the
+ * chart's own files): the watch rules cluster-wide, the Lease/ConfigMap rules in its namespace.
+ * Returns a TokenRequest token for it.
+ */
+export async function chartIdentity(kube: KubeHttp, releaseNamespace: string, name = 'fhirmesh-controller'): Promise<string> {
+  const clusterRole = `${releaseNamespace}-${name}`;
+  const subjects = [{ kind: 'ServiceAccount', name, namespace: releaseNamespace }];
+  await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRole }, rules: chartRules('watch-rules.yaml') });
+  await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: clusterRole },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+    subjects,
+  });
+  const roles = `/apis/rbac.authorization.k8s.io/v1/namespaces/${releaseNamespace}`;
+  await kube.json('POST', `${roles}/roles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: `${name}-replicas` }, rules: chartRules('release-namespace-rules.yaml') });
+  await kube.json('POST', `${roles}/rolebindings`, {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: `${name}-replicas` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${name}-replicas` },
+    subjects,
+  });
+  return createServiceAccountToken(kube, name, { namespace: releaseNamespace });
+}
+
+const kubeconfigDirs = new Set<string>();
+// They hold bearer tokens: removed when the test file that made them is done (registered on the
+// importing file's root suite; vitest may end its worker without an 'exit' event).
+afterAll(() => {
+  for (const dir of kubeconfigDirs) fs.rmSync(dir, { recursive: true, force: true });
+  kubeconfigDirs.clear();
+});
+
+/** A kubeconfig file for `token` against the apiserver at `url`, in a temp dir removed at exit. */
+export function kubeconfigFor(connection: { url: string; caPem: string; token: string }, name = 'fhirmesh-test'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-kubeconfig-'));
+  kubeconfigDirs.add(dir);
+  const file = path.join(dir, 'kubeconfig');
+  writeKubeconfig(file, { ...connection, name });
+  return file;
+}
+
+export function fhirRoute(namespace: string, name: string, spec: Partial<FhirRouteSpec> & Pick<FhirRouteSpec, 'destination'>): FhirRoute {
+  return {
+    apiVersion: 'fhirmesh.io/v1alpha1',
+    kind: 'FhirRoute',
+    metadata: { name, namespace },
+    spec: { addressing: { header: true }, backend: { url: 'https://fhir.example.org/r4' }, ...spec },
+  };
+}
+
+export const routesPath = (namespace: string, name = ''): string => `/apis/fhirmesh.io/v1alpha1/namespaces/${namespace}/fhirroutes${name === '' ? '' : `/${name}`}`;
+
+export async function applyRoute(kube: KubeHttp, route: FhirRoute): Promise<FhirRoute> {
+  return kube.json<FhirRoute>('POST', routesPath(route.metadata.namespace ?? 'default'), route);
+}
+
+/** A JSON merge patch (KubeHttp sends application/json only, which PATCH refuses). */
+export async function mergePatch<T>(kube: KubeHttp, target: string, patch: unknown): Promise<T> {
+  const agent = new Agent({ connect: { ca: kube.connection.caPem } });
+  try {
+    const response = await fetch(new URL(target, kube.connection.url), {
+      method: 'PATCH',
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${kube.connection.token}`, 'content-type': 'application/merge-patch+json', accept: 'application/json' },
+      body: JSON.stringify(patch),
+    });
+    const body: unknown = await response.json();
+    if (response.status !== 200) throw new KubeHttpError('PATCH', target, { status: response.status, body });
+    return body as T;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Changes the spec, which bumps metadata.generation. */
+export function patchSpec(kube: KubeHttp, namespace: string, name: string, spec: Partial<FhirRouteSpec>): Promise<FhirRoute> {
+  return mergePatch<FhirRoute>(kube, routesPath(namespace, name), { spec });
+}
+
+export interface ConditionWanted {
+  type: 'Accepted' | 'ResolvedRefs' | 'Programmed';
+  status: 'True' | 'False';
+  reason?: string;
+  /** Default: the object's metadata.generation, as `kubectl wait` users expect. */
+  observedGeneration?: number;
+}
+
+/**
+ * `kubectl wait --for=condition=TYPE=STATUS` done by hand: polls the object until the condition has
+ * that status (and reason) for the current generation; fails with what it last saw.
+ */
+export async function waitForCondition(kube: KubeHttp, namespace: string, name: string, wanted: ConditionWanted, timeoutMs = 15_000): Promise<FhirRoute> {
+  let last: unknown = 'nothing yet';
+  try {
+    return await eventually(async () => {
+      const route = await kube.json<FhirRoute>('GET', routesPath(namespace, name));
+      const condition = route.status?.conditions?.find((c) => c.type === wanted.type);
+      last = { generation: route.metadata.generation, status: route.status };
+      const generation = wanted.observedGeneration ?? route.metadata.generation;
+      if (condition?.status !== wanted.status || (wanted.reason !== undefined && condition.reason !== wanted.reason) || condition.observedGeneration !== generation || route.status?.observedGeneration !== generation) {
+        throw new Error('not yet');
+      }
+      return route;
+    }, timeoutMs);
+  } catch {
+    throw new Error(`${namespace}/${name}: no ${wanted.type}=${wanted.status}${wanted.reason === undefined ? '' : ` (${wanted.reason})`} within ${timeoutMs} ms; last seen ${JSON.stringify(last)}`);
+  }
+}
+
+export interface ControllerProcess {
+  child: ChildProcess;
+  grpcAddress: string;
+  adminUrl: string;
+  logs: Record<string, unknown>[];
+  /** SIGKILL: the replica vanishes without releasing anything. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number | null>;
+  /** A counter or gauge from its /metrics, summed over the label sets that match `labels`. */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/** fhirmesh-controller as a child process; resolves once it listens. */
+export async function startControllerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
+  const child = spawn(NODE, [CONTROLLER, '--grpc-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--batch-window', '20ms', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
+  });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`controller did not start: ${JSON.stringify(logs.slice(-5))}`)), 20_000);
+    for (const stream of [child.stdout, child.stderr]) {
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        partial += chunk;
+        let at: number;
+        while ((at = partial.indexOf('\n')) >= 0) {
+          const text = partial.slice(0, at);
+          partial = partial.slice(at + 1);
+          let line: Record<string, unknown>;
+          try {
+            line = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            line = { raw: text };
+          }
+          logs.push(line);
+          if (process.env['FHIRMESH_TEST_LOGS'] === '1') process.stdout.write(`[${args.join(' ').slice(-40)}] ${text}\n`);
+          if (line['msg'] === 'controller listening') {
+            clearTimeout(timer);
+            resolve(line);
+          }
+        }
+      });
+    }
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited with ${code}: ${JSON.stringify(logs.slice(-5))}`));
+    });
+  });
+  const line = await listening;
+  const adminUrl = String(line['adminUrl']);
+  return {
+    child,
+    exited,
+    grpcAddress: String(line['grpcAddress']),
+    adminUrl,
+    logs,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async metric(name, labels = {}) {
+      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      let sum = 0;
+      for (const row of text.split('\n')) {
+        const match = /^([a-z_:]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(row);
+        if (match?.[1] !== name) continue;
+        const set = match[2] ?? '';
+        if (Object.entries(labels).every(([key, value]) => set.includes(`${key}="${value}"`))) sum += Number(match[3]);
+      }
+      return sum;
+    },
+  };
+}
+
+export interface InProcessController {
+  controller: RunningController;
+  mode: KubernetesModeHandle;
+  metrics: ControllerMetrics;
+  stop(): Promise<void>;
+}
+
+/** A client-node KubeConfig for `server` (an https apiserver with its CA, or an http fault proxy). */
+export function kubeConfigOf(server: string, token: string, caPem?: string): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: 'test', server, ...(caPem === undefined ? { skipTLSVerify: true } : { caData: Buffer.from(caPem).toString('base64'), skipTLSVerify: false }) }],
+    users: [{ name: 'test', token }],
+    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
+    currentContext: 'test',
+  });
+  return config;
+}
+
+/**
+ * The controller in this process, Kubernetes mode wired as main.ts wires it, with informer timing
+ * a test can shorten (a process takes no such flags). Watches one namespace.
+ */
+export async function startInProcessController(options: { kubeConfig: KubeConfig; namespace: string; tuning?: KubernetesTuning; logLevel?: LogLevel }): Promise<InProcessController> {
+  const logger = createLogger({ level: options.logLevel ?? (process.env['FHIRMESH_TEST_LOGS'] === '1' ? 'debug' : 'error'), component: 'controller' });
+  const metrics = new ControllerMetrics({ defaultMetrics: false });
+  const mode = await createKubernetesMode({ namespace: options.namespace, replicaId: 'in-process', logger, metrics, tuning: { ...options.tuning, kubeConfig: options.kubeConfig } });
+  const config: ControllerConfig = {
+    source: { kind: 'kubernetes', replicaId: 'in-process' },
+    grpcListen: { host: '127.0.0.1', port: 0 },
+    adminListen: { host: '127.0.0.1', port: 0 },
+    namespace: options.namespace,
+    batchWindowMs: 20,
+    ackTimeoutMs: 5_000,
+    logLevel: 'error',
+  };
+  const controller = await startController(config, { source: mode.source, statusSink: mode.statusSink, logger, metrics, controllerId: 'in-process' });
+  mode.attach?.({ registry: controller.registry, store: controller.store });
+  await controller.ready;
+  return { controller, mode, metrics, stop: () => controller.shutdown() };
+}
