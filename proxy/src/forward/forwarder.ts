@@ -314,7 +314,7 @@ function classifySocketError(err: NodeJS.ErrnoException, phase: 'connect' | 'req
   }
   if (code.startsWith('HPE_')) return ['FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop sent a malformed HTTP response'];
   if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code.startsWith('UNABLE_TO') || code === 'EPROTO') {
-    return ['FHIRMESH_UPSTREAM_TLS', `TLS with the next hop failed (${code}); check the route's CA bundle and server name`];
+    return ['FHIRMESH_UPSTREAM_TLS', `TLS with the next hop failed (${code}); check the route's CA bundle, server name and, if the next hop asks for one, client certificate`];
   }
   if (phase === 'connect') return ['FHIRMESH_UPSTREAM_REFUSED', `could not connect to the next hop (${code || 'error'})`];
   return ['FHIRMESH_UPSTREAM_RESET', 'the next hop closed the connection before answering'];

@@ -83,10 +83,12 @@ export function watchRoutesFile(
       // A good file in between (even the one in force) makes the next bad file news again.
       refusedHash = undefined;
       if (loaded.inputHash === currentHash) return;
-      currentHash = loaded.inputHash;
       onLoaded(loaded);
-    } catch (err) {
-      if (!(err instanceof RoutesFileError)) throw err;
+      currentHash = loaded.inputHash;
+    } catch (thrown) {
+      // This runs on a timer: anything thrown here would end the process, so every failure is a
+      // refusal that keeps the table in force (e.g. a table whose maps cannot be built).
+      const err = thrown instanceof RoutesFileError ? thrown : new RoutesFileError(file, [thrown instanceof Error ? thrown.message : String(thrown)]);
       // Report a given bad file once, not on every poll.
       const key = err.message;
       if (key === refusedHash) return;
