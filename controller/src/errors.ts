@@ -8,6 +8,8 @@ export const CONTROLLER_ERROR_CODES = [
   'FHIRMESH_PROTOCOL_VIOLATION',
   /** The authenticate hook could not establish who the proxy is. */
   'FHIRMESH_UNAUTHENTICATED',
+  /** The proxy's token could not be checked right now (TokenReview failed): not the proxy's fault, it retries. */
+  'FHIRMESH_AUTHENTICATION_UNAVAILABLE',
   /** The proxy's credentials do not allow what it claims (another namespace). */
   'FHIRMESH_PERMISSION_DENIED',
   /** No ACK/NACK within the ACK deadline: the proxy is dropped and resyncs on reconnect. */
@@ -20,6 +22,8 @@ export const CONTROLLER_ERROR_CODES = [
   'FHIRMESH_SOURCE_UNREADABLE',
   /** The requested mode is not built into this controller (Kubernetes mode, for now). */
   'FHIRMESH_MODE_UNAVAILABLE',
+  /** The gRPC serving certificate or key (--grpc-tls-cert/--grpc-tls-key) cannot be read or do not match. */
+  'FHIRMESH_TLS_UNUSABLE',
   'FHIRMESH_INTERNAL',
 ] as const;
 

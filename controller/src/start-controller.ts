@@ -5,7 +5,7 @@ import type http from 'node:http';
 import os from 'node:os';
 import { createAdminServer } from './admin/index.ts';
 import type { ControllerConfig } from './config/flags.ts';
-import { ConvergenceTracker, DiscoveryServer, ProxyRegistry, SnapshotStore, trustIdentityClaims, type Authenticator } from './discovery/index.ts';
+import { ConvergenceTracker, DiscoveryServer, ProxyRegistry, ServingCertificate, SnapshotStore, trustIdentityClaims, type Authenticator } from './discovery/index.ts';
 import { loadKubernetesMode } from './kubernetes-seam.ts';
 import { DirectorySource, type RouteSource } from './sources/index.ts';
 import { MemoryStatusSink, StatusReconciler, type StatusSink } from './status/index.ts';
@@ -22,6 +22,8 @@ export interface ControllerDeps {
   controllerId?: string;
   /** Directory source timing, for tests. */
   directoryWatch?: { debounceMs?: number; pollMs?: number };
+  /** How often --grpc-tls-cert/--grpc-tls-key are read again; default 10 s. */
+  tlsReloadIntervalMs?: number;
 }
 
 export interface RunningController {
@@ -44,6 +46,11 @@ export async function startController(config: ControllerConfig, deps: Controller
   const logger = deps.logger ?? createLogger({ level: config.logLevel, component: 'controller' });
   const metrics = deps.metrics ?? new ControllerMetrics();
   const controllerId = deps.controllerId ?? os.hostname();
+  // First: a certificate that cannot serve stops the start before anything listens or reads.
+  const servingCertificate =
+    config.grpcTls === undefined
+      ? undefined
+      : ServingCertificate.load(config.grpcTls, { logger, ...(deps.tlsReloadIntervalMs === undefined ? {} : { reloadIntervalMs: deps.tlsReloadIntervalMs }) });
 
   let source: RouteSource;
   let statusSink: StatusSink = deps.statusSink ?? new MemoryStatusSink();
@@ -109,7 +116,7 @@ export async function startController(config: ControllerConfig, deps: Controller
   let grpcBound: { host: string; port: number };
   let adminBound: { host: string; port: number };
   try {
-    grpcBound = await server.listen(config.grpcListen.host, config.grpcListen.port).catch((err: unknown) => {
+    grpcBound = await server.listen(config.grpcListen.host, config.grpcListen.port, servingCertificate?.serverCredentials()).catch((err: unknown) => {
       throw listenFailure('--grpc-listen', config.grpcListen, err);
     });
     adminBound = await listen(admin, config.adminListen.host, config.adminListen.port).catch((err: unknown) => {
@@ -117,17 +124,36 @@ export async function startController(config: ControllerConfig, deps: Controller
     });
   } catch (err) {
     await server.shutdown(0);
+    servingCertificate?.close();
     admin.close();
     throw err;
   }
   const grpcAddress = `${hostForUrl(grpcBound.host)}:${grpcBound.port}`;
   const adminUrl = `http://${hostForUrl(adminBound.host)}:${adminBound.port}`;
-  logger.log('info', 'controller listening', { grpcAddress, adminUrl, source: source.description, controllerId });
-  if (authenticate === trustIdentityClaims) {
-    logger.log('warn', 'discovery streams are unauthenticated: each proxy is served the namespace it claims; expose --grpc-listen only on loopback or a trusted network', {
-      grpcAddress,
-    });
+  const authenticated = authenticate !== trustIdentityClaims;
+  if (!authenticated) {
+    logger.log(
+      'warn',
+      `discovery streams are unauthenticated${servingCertificate === undefined ? ' and plaintext' : ''}: each proxy is served the namespace it claims; expose --grpc-listen only on loopback or a trusted network`,
+      { grpcAddress },
+    );
+  } else if (servingCertificate === undefined) {
+    // Only --insecure-grpc gets here (flags.ts refuses Kubernetes mode without TLS otherwise).
+    logger.log(
+      'warn',
+      'INSECURE: --insecure-grpc serves route discovery in plaintext: proxies\' service-account tokens and route tables cross the network unencrypted and can be read or replayed; use it only where the network itself is encrypted (a mesh with mTLS) or on loopback',
+      { grpcAddress },
+    );
   }
+  // Last: the line that says the controller is up comes after every warning about how it is up.
+  logger.log('info', 'controller listening', {
+    grpcAddress,
+    adminUrl,
+    source: source.description,
+    controllerId,
+    grpcTls: servingCertificate === undefined ? 'off (plaintext)' : servingCertificate.describe(),
+    proxyAuthentication: authenticated ? 'service-account token (TokenReview), namespace from the token' : 'none (the claimed namespace is served)',
+  });
 
   // Listening first, reading second: proxies may connect at once and wait for the first read (rule 1).
   const ready = store.start().then(() => {
@@ -152,6 +178,7 @@ export async function startController(config: ControllerConfig, deps: Controller
       reconciler.stop();
       store.stop();
       await server.shutdown();
+      servingCertificate?.close();
       await source.stop();
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));

@@ -10,6 +10,8 @@ export interface ClusterContext extends KubeConnection {
   /** gitVersion the apiserver reports, e.g. v1.37.1. */
   version: string;
   serviceAccountIssuer: string;
+  /** The key kube-apiserver signs service-account tokens with: for tokens it must refuse (expired ones). */
+  serviceAccountSigningKeyPath: string;
 }
 
 declare module 'vitest' {

@@ -50,6 +50,8 @@ export interface ControlPlane {
   /** url + caPem + adminToken, the plain-data form tests receive from global setup. */
   connection: KubeConnection;
   serviceAccountIssuer: string;
+  /** PKCS#8 PEM of the key kube-apiserver signs service-account tokens with (tests mint tokens it must refuse). */
+  serviceAccountSigningKeyPath: string;
   etcdUrl: string;
   /** Temp dir holding logs, certificates, keys and the kubeconfig. */
   dir: string;
@@ -172,6 +174,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       version,
       connection,
       serviceAccountIssuer: issuer,
+      serviceAccountSigningKeyPath: files.saPrivateKey,
       etcdUrl,
       dir,
       logs: { etcd: files.etcdLog, apiserver: files.apiserverLog },

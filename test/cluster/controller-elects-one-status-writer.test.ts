@@ -8,12 +8,14 @@ import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
 import {
   applyRoute,
   chartIdentity,
+  controllerTls,
   createNamespace,
   ensureCrd,
   eventually,
   fhirRoute,
   kubeconfigFor,
   patchSpec,
+  proxyToken,
   startControllerProcess,
   waitForCondition,
   type ControllerProcess,
@@ -38,6 +40,7 @@ describe('two controller replicas with leader election', () => {
   const proxies: FakeProxy[] = [];
   let leader = '';
   let follower = '';
+  const grpcTls = controllerTls();
 
   const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${release}/leases/fhirmesh-controller`;
   const holder = async (): Promise<string> => (await kube.json<Lease>('GET', leasePath)).spec.holderIdentity ?? '';
@@ -62,6 +65,7 @@ describe('two controller replicas with leader election', () => {
       `${LEASE.renewDeadlineMs}ms`,
       '--leader-elect-retry-period',
       `${LEASE.retryPeriodMs}ms`,
+      ...grpcTls.args,
       '--log-level',
       'debug',
     ];
@@ -93,8 +97,9 @@ describe('two controller replicas with leader election', () => {
   it('counts the proxies of both replicas in Programmed, and only the leader writes status', async () => {
     await applyRoute(kube, fhirRoute(routes, 'shared', { destination: 'shared', exportTo: [appA, appB] }));
     // One proxy on each replica, in different namespaces.
-    proxies.push(connectFakeProxy({ address: replicas.get(leader)?.grpcAddress ?? '', nodeId: 'gw-on-leader', namespace: appA, mode: 'auto' }));
-    proxies.push(connectFakeProxy({ address: replicas.get(follower)?.grpcAddress ?? '', nodeId: 'gw-on-follower', namespace: appB, mode: 'auto' }));
+    const [tokenA, tokenB] = await Promise.all([proxyToken(kube, appA), proxyToken(kube, appB)]);
+    proxies.push(connectFakeProxy({ address: replicas.get(leader)?.grpcAddress ?? '', nodeId: 'gw-on-leader', namespace: appA, mode: 'auto', tls: grpcTls.tls, token: tokenA }));
+    proxies.push(connectFakeProxy({ address: replicas.get(follower)?.grpcAddress ?? '', nodeId: 'gw-on-follower', namespace: appB, mode: 'auto', tls: grpcTls.tls, token: tokenB }));
     const route = await eventually(async () => {
       const current = await waitForCondition(kube, routes, 'shared', { type: 'Programmed', status: 'True' }, 10_000);
       expect(current.status?.proxies).toEqual({ total: 2, programmed: 2 });

@@ -1,5 +1,5 @@
 // Shared by the controller-*.test.ts cluster tests: the CRD installed and Established, an identity with
-// only the chart's RBAC, the controller as a real process, FhirRoutes, and kubectl-wait-style polling.
+// only the chart's RBAC, TLS and proxy tokens, the controller as a real process, kubectl-wait polling.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import type { FhirRoute, FhirRouteSpec } from '../../api/index.ts';
 import { ControllerMetrics, createLogger, startController, type ControllerConfig, type LogLevel, type RunningController } from '../../controller/src/index.ts';
 import { createKubernetesMode, type KubernetesModeHandle, type KubernetesTuning } from '../../controller/src/kubernetes/index.ts';
+import type { ControllerTls } from '../support/fake-proxy.ts';
+import { makeTestPki, type TestPki } from '../support/tls.ts';
 import { KubeHttpError, type KubeHttp, type KubeObject } from './kube-http.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { createServiceAccountToken } from './service-account-tokens.ts';
@@ -62,20 +64,24 @@ function chartRules(file: string): unknown[] {
 
 /**
  * A ServiceAccount in `releaseNamespace` bound to exactly the rules the chart ships (read from the
- * chart's own files): the watch rules cluster-wide, the Lease/ConfigMap rules in its namespace.
- * Returns a TokenRequest token for it.
+ * chart's own files): the watch and TokenReview rules cluster-wide, the Lease/ConfigMap rules in its
+ * namespace. Returns a TokenRequest token for it.
  */
 export async function chartIdentity(kube: KubeHttp, releaseNamespace: string, name = 'fhirmesh-controller'): Promise<string> {
-  const clusterRole = `${releaseNamespace}-${name}`;
   const subjects = [{ kind: 'ServiceAccount', name, namespace: releaseNamespace }];
-  await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRole }, rules: chartRules('watch-rules.yaml') });
-  await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: clusterRole },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
-    subjects,
-  });
+  for (const [clusterRole, file] of [
+    [`${releaseNamespace}-${name}`, 'watch-rules.yaml'],
+    [`${releaseNamespace}-${name}-token-review`, 'token-review-rules.yaml'],
+  ] as const) {
+    await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: clusterRole }, rules: chartRules(file) });
+    await kube.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: clusterRole },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+      subjects,
+    });
+  }
   const roles = `/apis/rbac.authorization.k8s.io/v1/namespaces/${releaseNamespace}`;
   await kube.json('POST', `${roles}/roles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: `${name}-replicas` }, rules: chartRules('release-namespace-rules.yaml') });
   await kube.json('POST', `${roles}/rolebindings`, {
@@ -89,12 +95,52 @@ export async function chartIdentity(kube: KubeHttp, releaseNamespace: string, na
 }
 
 const kubeconfigDirs = new Set<string>();
-// They hold bearer tokens: removed when the test file that made them is done (registered on the
-// importing file's root suite; vitest may end its worker without an 'exit' event).
+// They hold bearer tokens and private keys: removed when the test file that made them is done
+// (registered on the importing file's root suite; vitest may end its worker without an 'exit' event).
 afterAll(() => {
   for (const dir of kubeconfigDirs) fs.rmSync(dir, { recursive: true, force: true });
   kubeconfigDirs.clear();
 });
+
+/** The name in the controller's gRPC certificate, as the chart's Service would be reached. */
+export const CONTROLLER_SERVER_NAME = 'fhirmesh-controller.fhirmesh-system.svc';
+
+export interface ControllerTlsFiles {
+  /** --grpc-tls-cert FILE --grpc-tls-key FILE, for startControllerProcess. */
+  args: string[];
+  /** What a proxy needs to reach it: the CA (PEM) and the name to check. */
+  tls: ControllerTls;
+  /** The CA as a file, for the real proxy's --controller-ca. */
+  caFile: string;
+  pki: TestPki;
+}
+
+/** A CA and a serving certificate for CONTROLLER_SERVER_NAME, made with openssl in a temp dir removed after the file. */
+export function controllerTls(serverName = CONTROLLER_SERVER_NAME): ControllerTlsFiles {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-grpc-tls-'));
+  kubeconfigDirs.add(dir);
+  const pki = makeTestPki(dir, serverName);
+  return {
+    args: ['--grpc-tls-cert', path.join(dir, pki.files.serverCert), '--grpc-tls-key', path.join(dir, pki.files.serverKey)],
+    tls: { caPem: pki.caPem, serverName },
+    caFile: path.join(dir, pki.files.ca),
+    pki,
+  };
+}
+
+/** A proxy's projected token: a TokenRequest token with audience fhirmesh for a ServiceAccount of `namespace`. */
+export function proxyToken(kube: KubeHttp, namespace: string, serviceAccount = 'fhirmesh-proxy', audiences = ['fhirmesh']): Promise<string> {
+  return createServiceAccountToken(kube, serviceAccount, { namespace, audiences });
+}
+
+/** A file holding `token`, as the kubelet mounts it for --token-file; removed after the test file. */
+export function tokenFile(token: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-token-'));
+  kubeconfigDirs.add(dir);
+  const file = path.join(dir, 'token');
+  fs.writeFileSync(file, token, { mode: 0o600 });
+  return file;
+}
 
 /** A kubeconfig file for `token` against the apiserver at `url`, in a temp dir removed at exit. */
 export function kubeconfigFor(connection: { url: string; caPem: string; token: string }, name = 'fhirmesh-test'): string {
@@ -278,7 +324,8 @@ export function kubeConfigOf(server: string, token: string, caPem?: string): Kub
 
 /**
  * The controller in this process, Kubernetes mode wired as main.ts wires it, with informer timing
- * a test can shorten (a process takes no such flags). Watches one namespace.
+ * a test can shorten (a process takes no such flags). Watches one namespace. Its gRPC listener is
+ * plaintext and trusts proxies' claims: these tests are about watches, not about who connects.
  */
 export async function startInProcessController(options: { kubeConfig: KubeConfig; namespace: string; tuning?: KubernetesTuning; logLevel?: LogLevel }): Promise<InProcessController> {
   const logger = createLogger({ level: options.logLevel ?? (process.env['FHIRMESH_TEST_LOGS'] === '1' ? 'debug' : 'error'), component: 'controller' });

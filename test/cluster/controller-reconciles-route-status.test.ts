@@ -13,12 +13,14 @@ import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
 import {
   applyRoute,
   chartIdentity,
+  controllerTls,
   createNamespace,
   ensureCrd,
   eventually,
   fhirRoute,
   kubeconfigFor,
   patchSpec,
+  proxyToken,
   routesPath,
   startControllerProcess,
   waitForCondition,
@@ -49,6 +51,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
   let token: string;
   let controller: ControllerProcess;
   const proxies: FakeProxy[] = [];
+  const grpcTls = controllerTls();
 
   beforeAll(async () => {
     kube = adminClient();
@@ -56,7 +59,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
     await createNamespace(kube, release);
     await createNamespace(kube, ns);
     token = await chartIdentity(kube, release);
-    controller = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token }), '--log-level', 'debug']);
+    controller = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token }), ...grpcTls.args, '--log-level', 'debug']);
   });
 
   afterAll(async () => {
@@ -88,6 +91,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
       expect(await can('delete', 'fhirroutes', 'fhirmesh.io')).toBe(false);
       expect(await can('get', 'secrets')).toBe(false);
       expect(await can('create', 'leases', 'coordination.k8s.io')).toBe(false);
+      expect(await can('create', 'tokenreviews', 'authentication.k8s.io')).toBe(true);
     } finally {
       await self.close();
     }
@@ -95,7 +99,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
 
   it('refuses to start, in one line that names the fix, under an identity without the chart RBAC', async () => {
     const bare = await createServiceAccountToken(kube, 'no-rbac', { namespace: release });
-    const refused = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: bare })]);
+    const refused = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: bare }), ...grpcTls.args]);
     expect(await refused.exited).toBe(1);
     const errors = refused.logs.filter((line) => typeof line['raw'] === 'string' && String(line['raw']).startsWith('fhirmesh-controller:'));
     expect(errors).toHaveLength(1);
@@ -147,7 +151,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
   });
 
   it('turns Programmed once a connected proxy ACKs; kubectl wait sees it; an edit is programmed again', async () => {
-    const proxy = connectFakeProxy({ address: controller.grpcAddress, nodeId: 'gw-1', namespace: ns, mode: 'auto' });
+    const proxy = connectFakeProxy({ address: controller.grpcAddress, nodeId: 'gw-1', namespace: ns, mode: 'auto', tls: grpcTls.tls, token: await proxyToken(kube, ns) });
     proxies.push(proxy);
     if (fs.existsSync(KUBECTL)) {
       const waited = await kubectl(['wait', '--for=condition=Programmed', '-n', ns, 'fhirroute/acme', 'fhirroute/labs', 'fhirroute/secure', '--timeout=20s'], cluster.kubeconfigPath);

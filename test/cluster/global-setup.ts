@@ -13,6 +13,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     kubeconfigPath: plane.kubeconfigPath,
     version: plane.version,
     serviceAccountIssuer: plane.serviceAccountIssuer,
+    serviceAccountSigningKeyPath: plane.serviceAccountSigningKeyPath,
   };
   project.provide('fhirmeshCluster', context);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);

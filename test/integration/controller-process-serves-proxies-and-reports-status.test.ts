@@ -206,7 +206,7 @@ describe('refusals', () => {
   });
 
   it('fhirmesh-controller with an unreadable kubeconfig exits 1 with one line saying so', async () => {
-    const result = await run([CONTROLLER, '--kubeconfig', '/nonexistent/kubeconfig']);
+    const result = await run([CONTROLLER, '--kubeconfig', '/nonexistent/kubeconfig', '--insecure-grpc']);
     expect(result.code).toBe(1);
     expect(result.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
     expect(result.stderr).toMatch(/^fhirmesh-controller: cannot start: cannot read --kubeconfig \/nonexistent\/kubeconfig/);

@@ -1,5 +1,5 @@
 // A proxy's side of StreamRoutes for controller tests, on a raw grpc-js client from api/discovery:
-// opens the stream, collects responses, ACKs or NACKs on command or by itself, and keeps the table.
+// opens the stream (TLS and a token if asked), collects responses, ACKs or NACKs, keeps the table.
 
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -31,6 +31,26 @@ export interface FakeProxyOptions {
   mode?: 'manual' | 'auto';
   /** auto mode: a reason to refuse a route (a route "the proxy cannot apply"), or undefined. */
   refuseRoute?: (route: Route__Output) => string | undefined;
+  /** TLS to the controller, as the proxy's --controller-ca / --controller-server-name; plaintext when absent. */
+  tls?: ControllerTls;
+  /** Sent as `authorization: Bearer <token>` when the stream opens, as the proxy's --token-file. */
+  token?: string;
+}
+
+export interface ControllerTls {
+  /** PEM of the CA the controller's certificate chains to. */
+  caPem: string;
+  /** The name to check the certificate against; default: the host of the address. */
+  serverName?: string;
+}
+
+type DiscoveryClient = InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
+
+/** A RouteDiscovery client the way the proxy builds one: TLS with a CA and server name, or plaintext. */
+export function discoveryClient(address: string, tls?: ControllerTls): DiscoveryClient {
+  const credentials = tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(tls.caPem));
+  const options = tls?.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
+  return new (discoveryProto().fhirmesh.v1.RouteDiscovery)(address, credentials, options);
 }
 
 export interface StreamEnd {
@@ -51,7 +71,7 @@ export class FakeProxy {
   /** Resolves with the status the stream ended with. */
   readonly ended: Promise<StreamEnd>;
   #endStatus: StreamEnd | undefined;
-  readonly #client: InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
+  readonly #client: DiscoveryClient;
   readonly #call: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse__Output>;
   readonly #options: FakeProxyOptions;
   #read = 0;
@@ -63,8 +83,10 @@ export class FakeProxy {
     this.namespace = options.namespace ?? 'payers';
     this.version = options.version ?? '';
     this.table = new Map(options.table ?? []);
-    this.#client = new (discoveryProto().fhirmesh.v1.RouteDiscovery)(options.address, grpc.credentials.createInsecure());
-    this.#call = this.#client.StreamRoutes();
+    this.#client = discoveryClient(options.address, options.tls);
+    const metadata = new grpc.Metadata();
+    if (options.token !== undefined) metadata.set('authorization', `Bearer ${options.token}`);
+    this.#call = this.#client.StreamRoutes(metadata);
     this.ended = new Promise<StreamEnd>((resolve) => {
       this.#call.on('status', (status: grpc.StatusObject) => {
         this.#endStatus = { code: status.code, details: status.details };
@@ -195,8 +217,8 @@ export function connectFakeProxy(options: FakeProxyOptions): FakeProxy {
 }
 
 /** GetProxyStatus over its own short-lived client. */
-export async function getProxyStatus(address: string): Promise<GetProxyStatusResponse__Output> {
-  const client = new (discoveryProto().fhirmesh.v1.RouteDiscovery)(address, grpc.credentials.createInsecure());
+export async function getProxyStatus(address: string, tls?: ControllerTls): Promise<GetProxyStatusResponse__Output> {
+  const client = discoveryClient(address, tls);
   try {
     return await new Promise<GetProxyStatusResponse__Output>((resolve, reject) => {
       client.GetProxyStatus({}, { deadline: Date.now() + 3_000 }, (err, response) => {

@@ -52,7 +52,9 @@ export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenRe
     try {
       result = await review(token, [audience]);
     } catch (err) {
-      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token could not be reviewed (TokenReview failed); retry', { cause: err });
+      // The apiserver did not answer (or refused the controller): the token may well be good, so the
+      // proxy is told to retry (UNAVAILABLE), not that its credentials are bad. The reviewer logs why.
+      throw new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', 'the controller could not check the token (TokenReview failed): retry shortly', { cause: err });
     }
     if (!result.authenticated) {
       throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`);

@@ -30,6 +30,10 @@ export interface LeaderElectionConfig {
 export interface ControllerConfig {
   source: SourceConfig;
   grpcListen: { host: string; port: number };
+  /** TLS on --grpc-listen (--grpc-tls-cert, --grpc-tls-key); plaintext when absent. */
+  grpcTls?: { certFile: string; keyFile: string };
+  /** --insecure-grpc: plaintext chosen on purpose in Kubernetes mode, where TLS is otherwise required. */
+  insecureGrpc?: true;
   adminListen: { host: string; port: number };
   /** Watch one namespace; all when absent. */
   namespace?: string;
@@ -45,6 +49,11 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --routes-dir DIR          standalone: FhirRoute YAML files (*.yaml, *.yml), watched
   --kubeconfig FILE         Kubernetes mode with this kubeconfig (in a cluster: the pod's own)
   --grpc-listen HOST:PORT   route discovery for proxies (default 0.0.0.0:15010)
+  --grpc-tls-cert FILE      serve it over TLS: PEM certificate chain (with --grpc-tls-key; both re-read
+                            when they change). Required in Kubernetes mode
+  --grpc-tls-key FILE       the certificate's private key (PEM)
+  --insecure-grpc           Kubernetes mode: serve plaintext on purpose (proxy tokens then cross the
+                            network unencrypted: only behind a mesh that encrypts, or on loopback)
   --admin-listen HOST:PORT  /healthz /readyz /metrics /debug/status (default 127.0.0.1:9902)
   --namespace NAME          read routes of this namespace only (default: all)
   --replica-id NAME         Kubernetes mode: this replica's name, the Lease holder (default: $POD_NAME, else the host name)
@@ -68,6 +77,9 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       'routes-dir': { type: 'string' },
       kubeconfig: { type: 'string' },
       'grpc-listen': { type: 'string' },
+      'grpc-tls-cert': { type: 'string' },
+      'grpc-tls-key': { type: 'string' },
+      'insecure-grpc': { type: 'boolean' },
       'admin-listen': { type: 'string' },
       namespace: { type: 'string' },
       'batch-window': { type: 'string' },
@@ -122,17 +134,41 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
   if (grpcListen.port !== 0 && grpcListen.port === adminListen.port && grpcListen.host === adminListen.host) {
     throw new FlagError('--grpc-listen and --admin-listen must differ');
   }
+  const grpcTls = grpcTlsOf(values['grpc-tls-cert'], values['grpc-tls-key'], values['insecure-grpc'] === true, source.kind);
   const batchWindowMs = duration('--batch-window', values['batch-window'] ?? '100ms', 0, 10_000);
   const ackTimeoutMs = duration('--ack-timeout', values['ack-timeout'] ?? '15s', 1, 600_000);
   return {
     source,
     grpcListen,
+    ...(grpcTls === undefined ? {} : { grpcTls }),
+    ...(values['insecure-grpc'] === true ? { insecureGrpc: true as const } : {}),
     adminListen,
     ...(namespace === undefined ? {} : { namespace }),
     batchWindowMs,
     ackTimeoutMs,
     logLevel: logLevel as LogLevel,
   };
+}
+
+/**
+ * Both TLS files or neither. Kubernetes mode carries service-account tokens on these streams, so it
+ * takes plaintext only when told so with --insecure-grpc; standalone is plaintext unless given TLS.
+ */
+function grpcTlsOf(certFile: string | undefined, keyFile: string | undefined, insecure: boolean, mode: SourceConfig['kind']): { certFile: string; keyFile: string } | undefined {
+  if (certFile === '' || keyFile === '') throw new FlagError(`${certFile === '' ? '--grpc-tls-cert' : '--grpc-tls-key'} needs a file`);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new FlagError('--grpc-tls-cert and --grpc-tls-key go together: give both (the PEM certificate chain and its private key) or neither');
+  }
+  if (certFile !== undefined && keyFile !== undefined) {
+    if (insecure) throw new FlagError('--insecure-grpc and --grpc-tls-cert/--grpc-tls-key exclude each other: serve TLS or plaintext, not both');
+    return { certFile, keyFile };
+  }
+  if (mode === 'kubernetes' && !insecure) {
+    throw new FlagError(
+      'Kubernetes mode serves proxies over TLS: give --grpc-tls-cert FILE --grpc-tls-key FILE (the chart mounts the Secret grpc.tls.secretName), or --insecure-grpc to serve plaintext on purpose',
+    );
+  }
+  return undefined;
 }
 
 const KUBERNETES_ONLY_FLAGS = [

@@ -52,12 +52,14 @@ export class DiscoveryServer {
     this.#server.addService(discoveryProto().fhirmesh.v1.RouteDiscovery.service, handlers);
   }
 
-  /** Binds; resolves with the bound address (port 0 picks a free port). */
-  listen(host: string, port: number): Promise<{ host: string; port: number }> {
+  /**
+   * Binds; resolves with the bound address (port 0 picks a free port). Plaintext unless `credentials`
+   * say otherwise (ServingCertificate.serverCredentials() for TLS).
+   */
+  listen(host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<{ host: string; port: number }> {
     const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     return new Promise((resolve, reject) => {
-      // Plaintext for now: issue 4 brings TLS and TokenReview (see the authenticate hook).
-      this.#server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+      this.#server.bindAsync(address, credentials, (err, boundPort) => {
         if (err !== null) reject(err);
         else resolve({ host, port: boundPort });
       });

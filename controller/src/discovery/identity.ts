@@ -1,5 +1,5 @@
 // Who is on the other end of a stream: the identity a proxy claims in its first message, checked
-// for shape, and the authenticate hook that decides its namespace (claims now; TokenReview later).
+// for shape, and the authenticate hook that decides its namespace (claims standalone; TokenReview in Kubernetes).
 
 import type * as grpc from '@grpc/grpc-js';
 import type { DiscoveryRequest__Output, DiscoveryResponse, ProxyIdentity__Output } from '../../../api/discovery/index.ts';
@@ -21,8 +21,8 @@ export type DiscoveryCall = grpc.ServerDuplexStream<DiscoveryRequest__Output, Di
 
 /**
  * Decides what a stream may see. Throw ControllerError FHIRMESH_UNAUTHENTICATED when the caller
- * cannot be identified. Issue 4 replaces the claims hook with one that reviews the projected
- * service-account token in the call's metadata and returns its namespace.
+ * cannot be identified. Standalone trusts the claims; Kubernetes mode reviews the projected
+ * service-account token in the call's metadata and returns its namespace (auth/).
  */
 export type Authenticator = (call: DiscoveryCall, claimed: ProxyIdentityClaim) => Promise<AuthenticatedProxy> | AuthenticatedProxy;
 

@@ -86,6 +86,16 @@ export class ProxyStream {
   async #open(first: DiscoveryRequest__Output): Promise<void> {
     const claim = identityClaimOf(first);
     const namespace = servedNamespace(claim, await this.#options.authenticate(claim));
+    if (namespace !== claim.namespace) {
+      // It gets its own namespace all the same. Worth a warning: a proxy misconfigured (--namespace,
+      // POD_NAMESPACE) or one trying to read another namespace's routes.
+      this.#options.logger.log('warn', 'proxy claims another namespace than its token proves; it is served its own', {
+        nodeId: claim.nodeId,
+        claimed: claim.namespace,
+        served: namespace,
+        streamId: this.#options.streamId,
+      });
+    }
     // Rule 1: an answer from a source not yet read would wipe the proxy's table.
     await this.#options.store.ready;
     if (this.#phase === 'closed') return;

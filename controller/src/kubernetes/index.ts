@@ -35,3 +35,4 @@ export {
 export { buildReport, groupViews, mergeViews, parseReport, viewsOfRecords, viewsOfReport, REPORT_DATA_KEY, REPORT_LABEL, type ProxyReport, type ProxyView, type ReportedProxy } from './proxy-reports.ts';
 export { ProxyReportAggregator, ProxyReportPublisher, projectReport, reportConfigMapName, reportTimingFor, type ReportEntry, type ReportTiming } from './replica-reports.ts';
 export { KubernetesMetrics } from './kubernetes-metrics.ts';
+export { kubeTokenReviewer } from './token-reviewer.ts';

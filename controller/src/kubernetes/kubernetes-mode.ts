@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { FhirRoute, FhirRouteStatus } from '../../../api/index.ts';
+import { tokenReviewAuthenticator } from '../auth/index.ts';
 import type { Translation } from '../compile/index.ts';
 import { ControllerError } from '../errors.ts';
 import type { AttachedController, KubernetesMode, KubernetesModeOptions } from '../kubernetes-seam.ts';
@@ -19,6 +20,7 @@ import { groupViews, mergeViews, REPORT_LABEL, viewsOfRecords } from './proxy-re
 import { ProxyReportAggregator, ProxyReportPublisher, projectReport, reportTimingFor, type ReportEntry, type ReportTiming } from './replica-reports.ts';
 import { ResilientInformer, type InformerTiming } from './resilient-informer.ts';
 import { kubeStatusPatcher, RouteStatusWriter, type StatusPatcher } from './route-status-writer.ts';
+import { kubeTokenReviewer } from './token-reviewer.ts';
 import { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
 
 /** Knobs for tests and tuning that are not flags. */
@@ -54,7 +56,7 @@ export const SECRET_FIELD_SELECTOR = [
 
 /** The kubernetes mode's handle beyond the seam: what tests and /debug look at. */
 export interface KubernetesModeInternals {
-  /** The authenticated client (issue 4's TokenReview authenticator can share it). */
+  /** The authenticated client, shared by informers, status writes, leader election and TokenReview. */
   client: KubeClient;
   routes: ResilientInformer<FhirRoute>;
   services: ResilientInformer<ServiceEntry>;
@@ -239,6 +241,8 @@ function buildKubernetesMode(options: KubernetesModeSetup): KubernetesModeHandle
   return {
     source,
     statusSink: writer,
+    // Each proxy proves its namespace with its projected service-account token (audience fhirmesh).
+    authenticate: tokenReviewAuthenticator(kubeTokenReviewer(client, logger)),
     attach(controller) {
       if (attached !== undefined) throw new Error('kubernetes mode was attached twice');
       attached = controller;

@@ -50,6 +50,20 @@ describe('tokenReviewAuthenticator', () => {
     expect(await codeOf(Promise.resolve(auth(callWith('Bearer t'), claim)))).toMatch(message);
   });
 
+  it('tells the proxy to retry (UNAVAILABLE), not that its token is bad, when the review itself fails', async () => {
+    let reviews = 0;
+    const auth = tokenReviewAuthenticator(async () => {
+      reviews++;
+      throw new Error('POST /apis/authentication.k8s.io/v1/tokenreviews: no answer');
+    });
+    expect(await codeOf(Promise.resolve(auth(callWith('Bearer t'), claim)))).toBe(
+      'FHIRMESH_AUTHENTICATION_UNAVAILABLE: the controller could not check the token (TokenReview failed): retry shortly',
+    );
+    // Nothing is cached from a failure: the next attempt asks again.
+    await codeOf(Promise.resolve(auth(callWith('Bearer t'), claim)));
+    expect(reviews).toBe(2);
+  });
+
   it('reuses a verdict within its TTL and asks again after', async () => {
     let now = 1_000;
     let reviews = 0;

@@ -33,9 +33,37 @@ describe('parseControllerFlags', () => {
   });
 
   it('chooses Kubernetes mode with --kubeconfig, or in a cluster without --routes-dir', () => {
-    expect(parseControllerFlags(['--kubeconfig', 'k'], {})).toMatchObject({ source: { kind: 'kubernetes', kubeconfig: 'k' } });
-    expect(parseControllerFlags([], { KUBERNETES_SERVICE_HOST: '10.0.0.1' })).toMatchObject({ source: { kind: 'kubernetes' } });
+    const tls = ['--grpc-tls-cert', 'tls.crt', '--grpc-tls-key', 'tls.key'];
+    expect(parseControllerFlags(['--kubeconfig', 'k', ...tls], {})).toMatchObject({ source: { kind: 'kubernetes', kubeconfig: 'k' } });
+    expect(parseControllerFlags(tls, { KUBERNETES_SERVICE_HOST: '10.0.0.1' })).toMatchObject({ source: { kind: 'kubernetes' } });
     expect(parseControllerFlags(['--routes-dir', 'r'], { KUBERNETES_SERVICE_HOST: '10.0.0.1' })).toMatchObject({ source: { kind: 'directory' } });
+  });
+
+  it('serves TLS with both files, in either mode; plaintext in Kubernetes mode only with --insecure-grpc', () => {
+    const tls = ['--grpc-tls-cert', '/tls/tls.crt', '--grpc-tls-key', '/tls/tls.key'];
+    expect(parseControllerFlags(['--kubeconfig', 'k', ...tls], {})).toMatchObject({ grpcTls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' } });
+    expect(parseControllerFlags(['--routes-dir', 'r', ...tls], {})).toMatchObject({ grpcTls: { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' } });
+    const insecure = parseControllerFlags(['--kubeconfig', 'k', '--insecure-grpc'], {});
+    expect(insecure).toMatchObject({ insecureGrpc: true });
+    expect(insecure !== 'help' && insecure.grpcTls).toBe(undefined);
+    // Standalone is plaintext by default; saying so changes nothing.
+    expect(parseControllerFlags(['--routes-dir', 'r', '--insecure-grpc'], {})).toMatchObject({ insecureGrpc: true });
+  });
+
+  it.each([
+    [
+      ['--kubeconfig', 'k'],
+      'Kubernetes mode serves proxies over TLS: give --grpc-tls-cert FILE --grpc-tls-key FILE (the chart mounts the Secret grpc.tls.secretName), or --insecure-grpc to serve plaintext on purpose',
+    ],
+    [['--routes-dir', 'r', '--grpc-tls-cert', 'c'], '--grpc-tls-cert and --grpc-tls-key go together: give both (the PEM certificate chain and its private key) or neither'],
+    [['--kubeconfig', 'k', '--grpc-tls-key', 'k'], '--grpc-tls-cert and --grpc-tls-key go together: give both (the PEM certificate chain and its private key) or neither'],
+    [['--kubeconfig', 'k', '--grpc-tls-cert', '', '--grpc-tls-key', 'k'], '--grpc-tls-cert needs a file'],
+    [
+      ['--kubeconfig', 'k', '--grpc-tls-cert', 'c', '--grpc-tls-key', 'k', '--insecure-grpc'],
+      '--insecure-grpc and --grpc-tls-cert/--grpc-tls-key exclude each other: serve TLS or plaintext, not both',
+    ],
+  ])('refuses the TLS flags %j', (argv, message) => {
+    expect(() => parseControllerFlags(argv, {})).toThrow(message);
   });
 
   it.each([

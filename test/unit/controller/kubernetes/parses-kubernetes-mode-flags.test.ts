@@ -4,25 +4,28 @@
 import { describe, expect, it } from 'vitest';
 import { parseControllerFlags } from '../../../../controller/src/index.ts';
 
+// Kubernetes mode requires TLS on the gRPC listener (parses-controller-flags pins that refusal).
+const TLS = ['--grpc-tls-cert', 'tls.crt', '--grpc-tls-key', 'tls.key'];
+
 describe('parseControllerFlags in Kubernetes mode', () => {
   it('names the replica after POD_NAME, and has no leader election unless asked', () => {
-    expect(parseControllerFlags(['--kubeconfig', 'k'], { POD_NAME: 'ctrl-7f9-abcde' })).toMatchObject({
+    expect(parseControllerFlags(['--kubeconfig', 'k', ...TLS], { POD_NAME: 'ctrl-7f9-abcde' })).toMatchObject({
       source: { kind: 'kubernetes', kubeconfig: 'k', replicaId: 'ctrl-7f9-abcde' },
     });
-    const config = parseControllerFlags(['--kubeconfig', 'k', '--replica-id', 'a'], { POD_NAME: 'ignored' });
+    const config = parseControllerFlags(['--kubeconfig', 'k', '--replica-id', 'a', ...TLS], { POD_NAME: 'ignored' });
     expect(config).toMatchObject({ source: { replicaId: 'a' } });
     expect(config !== 'help' && config.source.kind === 'kubernetes' && config.source.leaderElection).toBe(undefined);
   });
 
   it('reads leader election with client-go defaults and the Lease in POD_NAMESPACE', () => {
-    expect(parseControllerFlags(['--leader-elect'], { KUBERNETES_SERVICE_HOST: '10.0.0.1', POD_NAME: 'p', POD_NAMESPACE: 'fhirmesh-system' })).toMatchObject({
+    expect(parseControllerFlags(['--leader-elect', ...TLS], { KUBERNETES_SERVICE_HOST: '10.0.0.1', POD_NAME: 'p', POD_NAMESPACE: 'fhirmesh-system' })).toMatchObject({
       source: {
         kind: 'kubernetes',
         leaderElection: { leaseName: 'fhirmesh-controller', leaseNamespace: 'fhirmesh-system', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
       },
     });
     const fast = parseControllerFlags(
-      ['--kubeconfig', 'k', '--leader-elect', '--lease-name', 'ctl', '--lease-namespace', 'ops', '--leader-elect-lease-duration', '3s', '--leader-elect-renew-deadline', '2s', '--leader-elect-retry-period', '500ms'],
+      ['--kubeconfig', 'k', '--leader-elect', '--lease-name', 'ctl', '--lease-namespace', 'ops', '--leader-elect-lease-duration', '3s', '--leader-elect-renew-deadline', '2s', '--leader-elect-retry-period', '500ms', ...TLS],
       { POD_NAMESPACE: 'ignored' },
     );
     expect(fast).toMatchObject({ source: { leaderElection: { leaseName: 'ctl', leaseNamespace: 'ops', leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 } } });
