@@ -2,17 +2,26 @@
 // connected and prints one line per proxy, marked SYNCED / STALE / NACKED like istioctl proxy-status.
 
 import * as grpc from '@grpc/grpc-js';
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { discoveryProto, type GetProxyStatusResponse__Output, type ProxyStatus__Output } from '../../../api/discovery/index.ts';
 
-const USAGE = 'usage: fhirmesh status --controller HOST:PORT [--timeout SECONDS]\n';
+const USAGE = 'usage: fhirmesh status --controller HOST:PORT [--ca FILE [--server-name NAME]] [--timeout SECONDS]\n';
 
 export async function statusCommand(args: string[]): Promise<number> {
   let controller: string | undefined;
   let timeoutSeconds = 5;
+  let tls: { caPem: Buffer; serverName: string | undefined } | undefined;
   try {
-    const { values } = parseArgs({ args, options: { controller: { type: 'string' }, timeout: { type: 'string' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({
+      args,
+      options: { controller: { type: 'string' }, timeout: { type: 'string' }, ca: { type: 'string' }, 'server-name': { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    });
     controller = values.controller;
+    // A controller in Kubernetes mode serves TLS only: trust its CA as proxies do (--controller-ca).
+    if (values.ca !== undefined) tls = { caPem: fs.readFileSync(values.ca), serverName: values['server-name'] };
     if (values.timeout !== undefined) timeoutSeconds = Number(values.timeout);
   } catch (err) {
     process.stderr.write(`fhirmesh status: ${(err as Error).message}\n${USAGE}`);
@@ -29,7 +38,7 @@ export async function statusCommand(args: string[]): Promise<number> {
 
   let response: GetProxyStatusResponse__Output;
   try {
-    response = await getProxyStatus(controller, timeoutSeconds * 1000);
+    response = await getProxyStatus(controller, timeoutSeconds * 1000, tls);
   } catch (err) {
     const serviceError = err as Partial<grpc.ServiceError>;
     const why = serviceError.code === undefined ? String(err) : `${grpc.status[serviceError.code]}: ${serviceError.details ?? ''}`;
@@ -42,8 +51,14 @@ export async function statusCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function getProxyStatus(address: string, timeoutMs: number): Promise<GetProxyStatusResponse__Output> {
-  const client = new (discoveryProto().fhirmesh.v1.RouteDiscovery)(address, grpc.credentials.createInsecure());
+function getProxyStatus(
+  address: string,
+  timeoutMs: number,
+  tls: { caPem: Buffer; serverName: string | undefined } | undefined,
+): Promise<GetProxyStatusResponse__Output> {
+  const credentials = tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(tls.caPem);
+  const options = tls?.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
+  const client = new (discoveryProto().fhirmesh.v1.RouteDiscovery)(address, credentials, options);
   return new Promise<GetProxyStatusResponse__Output>((resolve, reject) => {
     client.GetProxyStatus({}, { deadline: Date.now() + timeoutMs }, (err, response) => {
       if (err !== null) reject(err);

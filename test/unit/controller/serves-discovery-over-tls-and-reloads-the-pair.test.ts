@@ -1,6 +1,7 @@
 // The controller's gRPC listener with --grpc-tls-cert/--grpc-tls-key, on loopback with real clients:
 // TLS only, an unusable pair refused at start, and a rotated pair served to new connections at once.
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,6 +96,26 @@ describe('the discovery listener with --grpc-tls-cert and --grpc-tls-key', () =>
     expect(listening?.['grpcTls']).toMatchObject({ certFile, subject: `DNS:${SERVER_NAME}` });
     expect(logs.find((line) => line['level'] === 'warn' && String(line['msg']).startsWith('discovery streams are unauthenticated:'))).toBeDefined();
     expect((await getProxyStatus(controller.grpcAddress, { caPem: first.caPem, serverName: SERVER_NAME })).proxies).toHaveLength(1);
+  });
+
+  it('answers `fhirmesh status --ca --server-name` over TLS, and refuses it without --ca', async () => {
+    const caFile = path.join(dir, 'status-ca.pem');
+    fs.writeFileSync(caFile, first.caPem);
+    const cli = path.resolve(import.meta.dirname, '../../../cli/src/main.ts');
+    const node = path.resolve(import.meta.dirname, '../../../node_modules/.bin/node');
+    const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(node, [cli, 'status', '--controller', controller.grpcAddress, '--timeout', '2', ...args], (err, stdout, stderr) =>
+          resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr }),
+        );
+      });
+    const ok = await run(['--ca', caFile, '--server-name', SERVER_NAME]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^NODE ID\s+NAMESPACE/);
+    expect(ok.stdout).toMatch(/^gw-0\s+payers\s+\S+\s+\S+\s+SYNCED/m);
+    const plaintext = await run([]);
+    expect(plaintext.code).toBe(1);
+    expect(plaintext.stderr).toMatch(/cannot reach the controller/);
   });
 
   it.each<[string, () => ControllerTls | undefined]>([
