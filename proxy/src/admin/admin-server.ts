@@ -1,7 +1,8 @@
 // The admin listener (loopback by default): liveness, readiness, Prometheus metrics and the
 // table in force. Private keys never leave: /debug/routes shows only that TLS material is set.
 
-import http from 'node:http';
+import { http } from '../internal/builtins.ts';
+import type * as Http from 'node:http';
 import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
@@ -13,7 +14,7 @@ export interface AdminServerOptions {
   isDraining: () => boolean;
 }
 
-export function createAdminServer(options: AdminServerOptions): http.Server {
+export function createAdminServer(options: AdminServerOptions): Http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -54,7 +55,7 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
   });
 }
 
-function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+function send(res: Http.ServerResponse, status: number, contentType: string, body: string): void {
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

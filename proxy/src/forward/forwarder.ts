@@ -1,8 +1,8 @@
 // Sends one originator request to its backend and relays the answer: streamed both ways, pooled
 // connections, the route's timeouts and retries, and the IG's status codes for upstream failures.
 
-import http from 'node:http';
-import https from 'node:https';
+import { http, https } from '../internal/builtins.ts';
+import type * as Http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
 import { ProxyError, type ProxyErrorCode } from '../errors.ts';
@@ -11,8 +11,8 @@ import type { UpstreamPool } from './upstream-pool.ts';
 import { isRewritableBody, rewriteUrlPrefix, StreamingReplace, URL_HEADERS } from './url-rewriter.ts';
 
 export interface ForwardRequest {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
+  req: Http.IncomingMessage;
+  res: Http.ServerResponse;
   route: CompiledRoute;
   backend: CompiledBackend;
   /** Path after the destination base (`/Patient/1`) and raw query without `?`. */
@@ -98,7 +98,7 @@ export class Forwarder {
         // Nobody is waiting for another attempt.
         if (request.res.destroyed) throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
         // A pooled socket the server had just closed is not a failure of the backend (Node docs:
-        // http.ClientRequest reusedSocket): try once more when that is safe (the pool hands out
+        // Http.ClientRequest reusedSocket): try once more when that is safe (the pool hands out
         // its most recently used socket first, which the server has not had time to close).
         if (failure.reusedSocket && failure.code === 'FHIRMESH_UPSTREAM_RESET' && replayable && !staleSocketRetried) {
           staleSocketRetried = true;
@@ -130,7 +130,7 @@ export class Forwarder {
   }
 }
 
-function requestHasBody(req: http.IncomingMessage): boolean {
+function requestHasBody(req: Http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
@@ -150,12 +150,12 @@ function delay(ms: number): Promise<void> {
 
 interface SendOptions {
   transport: typeof http | typeof https;
-  agent: http.Agent;
+  agent: Http.Agent;
   url: URL;
   method: string;
   path: string;
   headers: string[];
-  body: http.IncomingMessage | undefined;
+  body: Http.IncomingMessage | undefined;
   maxBodyBytes: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
@@ -164,8 +164,8 @@ interface SendOptions {
 }
 
 interface Exchange {
-  upstream: http.ClientRequest;
-  response: http.IncomingMessage;
+  upstream: Http.ClientRequest;
+  response: Http.IncomingMessage;
 }
 
 class UpstreamFailure extends Error {

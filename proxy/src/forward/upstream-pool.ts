@@ -1,8 +1,8 @@
 // Keep-alive connection pools to backends, one per backend origin and TLS setting, shared by every
 // route that uses it; pools a new table no longer names are closed once their last request ends.
 
-import http from 'node:http';
-import https from 'node:https';
+import { http, https } from '../internal/builtins.ts';
+import type * as Http from 'node:http';
 import type { CompiledBackend } from '../../../api/index.ts';
 
 export interface ParsedBackend {
@@ -16,7 +16,7 @@ export interface ParsedBackend {
 }
 
 interface PoolEntry {
-  agent: http.Agent;
+  agent: Http.Agent;
   inFlight: number;
   retired: boolean;
 }
@@ -45,7 +45,7 @@ export class UpstreamPool {
   }
 
   /** Borrow the pool for one request; call the returned release once the exchange is over. */
-  acquire(backend: CompiledBackend, parsed: ParsedBackend): { agent: http.Agent; release: () => void } {
+  acquire(backend: CompiledBackend, parsed: ParsedBackend): { agent: Http.Agent; release: () => void } {
     let entry = this.#entries.get(parsed.key);
     if (entry === undefined) {
       entry = { agent: createAgent(backend, parsed), inFlight: 0, retired: false };
@@ -83,7 +83,7 @@ export class UpstreamPool {
   }
 }
 
-function createAgent(backend: CompiledBackend, parsed: ParsedBackend): http.Agent {
+function createAgent(backend: CompiledBackend, parsed: ParsedBackend): Http.Agent {
   const common = {
     keepAlive: true,
     maxSockets: MAX_SOCKETS_PER_BACKEND,

@@ -1,7 +1,8 @@
 // The originator-facing listener: for each request, routing metadata → table lookup → policy →
 // forward, with every intermediary failure answered as an OperationOutcome naming this hop.
 
-import http from 'node:http';
+import { http } from '../internal/builtins.ts';
+import type * as Http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { isProxyError, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { type Forwarder, ResponseAbortedError } from '../forward/forwarder.ts';
@@ -26,7 +27,7 @@ export interface ProxyServerOptions {
 const UNCLASSIFIED: FhirRequestInfo = { interaction: 'other', resourceType: undefined, operation: undefined, routeTemplate: '{other}' };
 
 export class ProxyServer {
-  readonly server: http.Server;
+  readonly server: Http.Server;
   readonly #options: ProxyServerOptions;
   #inFlight = 0;
   #draining = false;
@@ -91,7 +92,7 @@ export class ProxyServer {
     return cut;
   }
 
-  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async #handle(req: Http.IncomingMessage, res: Http.ServerResponse): Promise<void> {
     const { holder, forwarder, metrics, intermediaryId } = this.#options;
     const started = performance.now();
     this.#inFlight++;
@@ -169,7 +170,7 @@ export class ProxyServer {
   }
 
   /** Writes the OperationOutcome for an intermediary error; returns the status sent. */
-  #answer(req: http.IncomingMessage, res: http.ServerResponse, error: ProxyError): number {
+  #answer(req: Http.IncomingMessage, res: Http.ServerResponse, error: ProxyError): number {
     const rawUrl = req.url ?? '';
     const queryAt = rawUrl.indexOf('?');
     const format = chooseOutcomeFormat(formatParamOf(queryAt < 0 ? '' : rawUrl.slice(queryAt + 1)), req.headers.accept);
