@@ -3,33 +3,24 @@
 // NDJSON downloads, DELETE to cancel; a kick-off the destination refuses comes back unchanged.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_SEED_IDS, startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
-import { endToEndHeaders, escapeRegExp, exchange, FHIR_JSON, jsonOf } from '../support/fhir-peers.ts';
-import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import { SAMPLE_SEED_IDS, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
+import { endToEndHeaders, escapeRegExp, exchange, FHIR_JSON, jsonOf, startDestinationBehindProxy, type DestinationBehindProxy } from '../support/fhir-peers.ts';
+import type { ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues } from '../support/upstream.ts';
 
 let sample: SampleFhirServer;
 let proxy: ProxyFixture;
 let base: string;
 
+let destination: DestinationBehindProxy;
+
 beforeAll(async () => {
-  sample = await startSampleFhirServer({ name: 'acme', seed: true });
-  proxy = await startProxyFixture(
-    routeYaml(
-      'acme',
-      `
-destination: acme
-addressing: { header: true, pathSegment: true }
-backend: { url: ${sample.url} }`,
-    ),
-  );
-  base = `${proxy.url}/acme`;
-  sample.setPublicBaseUrl(base);
+  destination = await startDestinationBehindProxy();
+  ({ sample, proxy, base } = destination);
 });
 
 afterAll(async () => {
-  await proxy.stop();
-  await sample.close();
+  await destination.stop();
 });
 
 interface Manifest {

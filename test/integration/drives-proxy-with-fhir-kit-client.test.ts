@@ -4,8 +4,9 @@
 
 import { Client, type FhirResource } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
-import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import type { SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
+import { startDestinationBehindProxy, type DestinationBehindProxy } from '../support/fhir-peers.ts';
+import type { ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues } from '../support/upstream.ts';
 
 const INTERMEDIARY = 'gw-kit';
@@ -18,27 +19,17 @@ let client: Client;
 /** The originator that addresses the destination with X-Destination at the proxy root. */
 let headerClient: Client;
 
+let destination: DestinationBehindProxy;
+
 beforeAll(async () => {
-  sample = await startSampleFhirServer({ name: 'acme', seed: true });
-  proxy = await startProxyFixture(
-    routeYaml(
-      'acme',
-      `
-destination: acme
-addressing: { header: true, pathSegment: true }
-backend: { url: ${sample.url} }`,
-    ),
-    { intermediaryId: INTERMEDIARY },
-  );
-  base = `${proxy.url}/acme`;
-  sample.setPublicBaseUrl(base);
+  destination = await startDestinationBehindProxy({ intermediaryId: INTERMEDIARY });
+  ({ sample, proxy, base } = destination);
   client = new Client({ baseUrl: base });
   headerClient = new Client({ baseUrl: proxy.url, customHeaders: { 'X-Destination': 'acme' } });
 });
 
 afterAll(async () => {
-  await proxy.stop();
-  await sample.close();
+  await destination.stop();
 });
 
 interface Entry {

@@ -3,9 +3,9 @@
 // body) comes back as the server sent it: read to operations, by path segment and by X-Destination.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
-import { endToEndHeaders, escapeRegExp, exchange, FHIR_JSON, FORM, jsonOf, type Exchange } from '../support/fhir-peers.ts';
-import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import type { SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
+import { endToEndHeaders, escapeRegExp, exchange, FHIR_JSON, FORM, jsonOf, type Exchange, startDestinationBehindProxy, type DestinationBehindProxy } from '../support/fhir-peers.ts';
+import type { ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues } from '../support/upstream.ts';
 
 let sample: SampleFhirServer;
@@ -13,25 +13,15 @@ let proxy: ProxyFixture;
 /** The destination's public FHIR base: the proxy's URL plus the routing segment. */
 let base: string;
 
+let destination: DestinationBehindProxy;
+
 beforeAll(async () => {
-  sample = await startSampleFhirServer({ name: 'acme', seed: true });
-  proxy = await startProxyFixture(
-    routeYaml(
-      'acme',
-      `
-destination: acme
-addressing: { header: true, pathSegment: true }
-backend: { url: ${sample.url} }`,
-    ),
-  );
-  base = `${proxy.url}/acme`;
-  // The IG puts the public base on the destination: it writes this into Location and fullUrl.
-  sample.setPublicBaseUrl(base);
+  destination = await startDestinationBehindProxy();
+  ({ sample, proxy, base } = destination);
 });
 
 afterAll(async () => {
-  await proxy.stop();
-  await sample.close();
+  await destination.stop();
 });
 
 interface Resource {

@@ -2,6 +2,8 @@
 // HTTP exchange that keeps status, raw headers and body bytes, and the header view to compare hops.
 
 import http from 'node:http';
+import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
+import { routeYaml, startProxyFixture, type ProxyFixture } from './proxy-fixture.ts';
 
 export interface Exchange {
   status: number;
@@ -67,3 +69,38 @@ export function escapeRegExp(text: string): string {
 /** A form body for POST _search. */
 export const FORM = 'application/x-www-form-urlencoded';
 export const FHIR_JSON = 'application/fhir+json';
+
+/** A seeded sample FHIR destination `acme` behind a proxy, addressed by header or path segment. */
+export interface DestinationBehindProxy {
+  sample: SampleFhirServer;
+  proxy: ProxyFixture;
+  /** The destination's public FHIR base: the proxy's URL plus the routing segment. */
+  base: string;
+  stop(): Promise<void>;
+}
+
+export async function startDestinationBehindProxy(options: { intermediaryId?: string } = {}): Promise<DestinationBehindProxy> {
+  const sample = await startSampleFhirServer({ name: 'acme', seed: true });
+  const proxy = await startProxyFixture(
+    routeYaml(
+      'acme',
+      `
+destination: acme
+addressing: { header: true, pathSegment: true }
+backend: { url: ${sample.url} }`,
+    ),
+    options,
+  );
+  const base = `${proxy.url}/acme`;
+  // The IG puts the public base on the destination: it writes this into Location and fullUrl.
+  sample.setPublicBaseUrl(base);
+  return {
+    sample,
+    proxy,
+    base,
+    async stop() {
+      await proxy.stop();
+      await sample.close();
+    },
+  };
+}
