@@ -4,7 +4,6 @@
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 
@@ -30,8 +29,6 @@ beforeAll(async () => {
     routeYaml('acme', `destination: acme\naddressing: { pathSegment: true }\nbackend: { url: ${upstream.url}/fhir }`) +
       routeYaml('stuck', `destination: stuck\naddressing: { pathSegment: true }\nbackend: { url: ${upstream.url}/fhir }\ntimeouts: { idle: 300ms }`),
   );
-  // A refused routes file would turn every test into a 503: fail here and say why.
-  if (!proxy.holder.loaded) loadRoutesFile(proxy.routesFile);
 });
 
 afterAll(async () => {

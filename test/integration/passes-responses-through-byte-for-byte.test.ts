@@ -6,7 +6,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues, startUpstream, type TestUpstream } from '../support/upstream.ts';
 
@@ -116,8 +115,6 @@ function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
 beforeAll(async () => {
   upstream = await startUpstream(answer);
   proxy = await startProxyFixture(routeYaml('acme', `destination: acme\naddressing: { pathSegment: true }\nbackend: { url: ${upstream.url}/fhir }`));
-  // A refused routes file would turn every test into a 503: fail here and say why.
-  if (!proxy.holder.loaded) loadRoutesFile(proxy.routesFile);
 });
 
 afterAll(async () => {

@@ -5,7 +5,6 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues, startUpstream, type ReceivedRequest, type TestUpstream } from '../support/upstream.ts';
 
@@ -69,8 +68,6 @@ beforeAll(async () => {
         `destination: late\naddressing: { header: true }\nbackend: { url: http://127.0.0.1:${lateOpenPort}/fhir }\nretries: { attempts: 2, retryOn: [connect-failure] }`,
       ),
   );
-  // A refused routes file would turn every test into a 503: fail here and say why.
-  if (!proxy.holder.loaded) loadRoutesFile(proxy.routesFile);
 });
 
 afterAll(async () => {

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { rawHeaderValues, startUpstream, type TestUpstream } from '../support/upstream.ts';
 
@@ -91,8 +90,6 @@ beforeAll(async () => {
         `destination: acme\naddressing: { pathSegment: true }\npublicBaseUrl: ${PUBLIC}\nrewriteResponseUrls: true\nbackend: { url: ${base} }`,
       ),
   );
-  // A refused routes file would turn every test into a 503: fail here and say why.
-  if (!proxy.holder.loaded) loadRoutesFile(proxy.routesFile);
 });
 
 afterAll(async () => {

@@ -5,7 +5,6 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { okHandler, rawHeaderValues, startUpstream, type ReceivedRequest, type TestUpstream } from '../support/upstream.ts';
 
@@ -23,8 +22,6 @@ beforeAll(async () => {
         `destination: east\naddressing: { header: true }\nbackend: { url: ${upstream.url}/gw, nextHopDestination: acme-east }`,
       ),
   );
-  // A refused routes file would turn every test into a 503: fail here and say why.
-  if (!proxy.holder.loaded) loadRoutesFile(proxy.routesFile);
   proxyHost = new URL(proxy.url).host;
 });
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, silentLogger, type RunningProxy } from '../../proxy/src/index.ts';
+import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 
 export interface ProxyFixture extends RunningProxy {
   routesFile: string;
@@ -13,7 +14,14 @@ export interface ProxyFixture extends RunningProxy {
   stop(): Promise<void>;
 }
 
-export async function startProxyFixture(routesYaml: string, options: { intermediaryId?: string } = {}): Promise<ProxyFixture> {
+/**
+ * The fixture's logger is silent, so a refused routes file would only show as 503s in every test:
+ * unless `allowUnready` is set, a start without a table fails here with the loader's own reasons.
+ */
+export async function startProxyFixture(
+  routesYaml: string,
+  options: { intermediaryId?: string; allowUnready?: boolean } = {},
+): Promise<ProxyFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-test-'));
   const routesFile = path.join(dir, 'routes.yaml');
   fs.writeFileSync(routesFile, routesYaml);
@@ -29,6 +37,15 @@ export async function startProxyFixture(routesYaml: string, options: { intermedi
     },
     { logger: silentLogger(), watchOptions: { debounceMs: 30, pollMs: 200 } },
   );
+  if (!proxy.holder.loaded && options.allowUnready !== true) {
+    await proxy.shutdown(0);
+    try {
+      loadRoutesFile(routesFile);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    throw new Error('the proxy started without a route table, yet its routes file loads: check the fixture');
+  }
   return {
     ...proxy,
     routesFile,
