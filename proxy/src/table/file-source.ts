@@ -2,7 +2,7 @@
 // table in force (or, at start, leaves the proxy unready until the file is fixed).
 
 import type { TableHolder } from './table-holder.ts';
-import { loadRoutesFile, RoutesFileError, watchRoutesFile } from './routes-file.ts';
+import { loadRoutesFile, RoutesFileError, watchRoutesFile, type LoadedRoutes } from './routes-file.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
 
@@ -17,12 +17,12 @@ export function startFileSource(
   metrics: ProxyMetrics,
   watchOptions: { debounceMs?: number; pollMs?: number } | undefined,
 ): TableSource {
-  let lastHash = '';
+  let last: LoadedRoutes | undefined;
   let refusedAtStart: RoutesFileError | undefined;
   try {
     const loaded = loadRoutesFile(routesFile);
     holder.install(loaded.snapshot);
-    lastHash = loaded.inputHash;
+    last = loaded;
     logger.log('info', 'route table loaded', { file: routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
   } catch (err) {
     if (!(err instanceof RoutesFileError)) throw err;
@@ -33,7 +33,7 @@ export function startFileSource(
   }
   const watcher = watchRoutesFile(
     routesFile,
-    lastHash,
+    last,
     (loaded) => {
       const table = holder.install(loaded.snapshot);
       logger.log('info', 'route table reloaded', { file: routesFile, version: table.version, routes: table.size });

@@ -18,6 +18,8 @@ export interface LoadedRoutes {
   snapshot: RouteTableSnapshot;
   /** Hash of the file and every PEM it references: unchanged input means nothing to reload. */
   inputHash: string;
+  /** Absolute paths of everything read: the file and the PEMs it references. */
+  inputs: string[];
 }
 
 export function loadRoutesFile(file: string): LoadedRoutes {
@@ -53,7 +55,7 @@ export function loadRoutesFile(file: string): LoadedRoutes {
   const refused = result.results.filter((r) => !r.accepted || !r.resolvedRefs);
   if (refused.length > 0) throw new RoutesFileError(file, refused.map((r) => `${r.key}: ${r.message}`));
   for (const [name, content] of [...files].sort()) hash.update(name).update(content);
-  return { snapshot: result.snapshot, inputHash: hash.digest('hex') };
+  return { snapshot: result.snapshot, inputHash: hash.digest('hex'), inputs: [path.resolve(file), ...[...files.keys()].sort()] };
 }
 
 export interface RoutesFileWatcher {
@@ -66,13 +68,18 @@ export interface RoutesFileWatcher {
  */
 export function watchRoutesFile(
   file: string,
-  lastHash: string,
+  last: LoadedRoutes | undefined,
   onLoaded: (loaded: LoadedRoutes) => void,
   onRefused: (err: RoutesFileError) => void,
   options: { debounceMs?: number; pollMs?: number; alreadyRefused?: RoutesFileError } = {},
 ): RoutesFileWatcher {
   const debounceMs = options.debounceMs ?? 100;
-  let currentHash = lastHash;
+  let currentHash = last?.inputHash ?? '';
+  // The poll only reloads when a stat of an input differs: parsing and validating an unchanged
+  // file every two seconds in every sidecar is work for nothing. Unknown inputs (nothing loaded
+  // yet, or a refused file) are always re-read.
+  let inputs = last?.inputs;
+  let inputsSignature = inputs === undefined ? undefined : signatureOf(inputs);
   // The caller's own first load may have refused the file already: that is not news on the first poll.
   let refusedHash: string | undefined = options.alreadyRefused?.message;
   let pending: NodeJS.Timeout | undefined;
@@ -82,10 +89,13 @@ export function watchRoutesFile(
       const loaded = loadRoutesFile(file);
       // A good file in between (even the one in force) makes the next bad file news again.
       refusedHash = undefined;
+      inputs = loaded.inputs;
+      inputsSignature = signatureOf(loaded.inputs);
       if (loaded.inputHash === currentHash) return;
       onLoaded(loaded);
       currentHash = loaded.inputHash;
     } catch (thrown) {
+      inputs = undefined;
       // This runs on a timer: anything thrown here would end the process, so every failure is a
       // refusal that keeps the table in force (e.g. a table whose maps cannot be built).
       const err = thrown instanceof RoutesFileError ? thrown : new RoutesFileError(file, [thrown instanceof Error ? thrown.message : String(thrown)]);
@@ -102,7 +112,9 @@ export function watchRoutesFile(
   };
   const watcher = fs.watch(path.dirname(path.resolve(file)), { persistent: false }, schedule);
   watcher.on('error', () => undefined);
-  const poll = setInterval(schedule, options.pollMs ?? 2_000);
+  const poll = setInterval(() => {
+    if (inputs === undefined || signatureOf(inputs) !== inputsSignature) schedule();
+  }, options.pollMs ?? 2_000);
   poll.unref();
   return {
     close() {
@@ -111,4 +123,18 @@ export function watchRoutesFile(
       if (pending !== undefined) clearTimeout(pending);
     },
   };
+}
+
+/** Inode, size and mtime of each input (through symlinks, as ConfigMap mounts swap them). */
+function signatureOf(paths: readonly string[]): string {
+  return paths
+    .map((p) => {
+      try {
+        const st = fs.statSync(p);
+        return `${st.ino}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
 }
