@@ -305,6 +305,7 @@ function compileRoute(entry: Entry): CompiledRoute {
     rules: (spec.rules ?? []).map((rule, index) => compileRule(namespace, rule, index, tls[index + 1])),
     allowedMethods: [...(spec.allow?.methods ?? DEFAULTS.allowedMethods)],
     maxRequestBodyBytes: spec.allow?.maxRequestBodyBytes ?? DEFAULTS.maxRequestBodyBytes,
+    allowEncodedPathSeparators: spec.allow?.encodedPathSeparators ?? false,
     connectTimeoutMs: durationMs(spec.timeouts?.connect, DEFAULTS.connectTimeoutMs),
     firstByteTimeoutMs: durationMs(spec.timeouts?.firstByte, DEFAULTS.firstByteTimeoutMs),
     idleTimeoutMs: durationMs(spec.timeouts?.idle, DEFAULTS.idleTimeoutMs),

@@ -113,7 +113,7 @@ export interface FhirRouteSpec {
   publicBaseUrl?: string;
   backend: BackendSpec;
   rules?: RuleSpec[];
-  allow?: { methods?: HttpMethod[]; maxRequestBodyBytes?: number };
+  allow?: { methods?: HttpMethod[]; maxRequestBodyBytes?: number; encodedPathSeparators?: boolean };
   /** Durations as `250ms`, `2s`, `1m`. */
   timeouts?: { connect?: string; firstByte?: string; idle?: string };
   retries?: { attempts?: number; retryOn?: RetryOn[] };
@@ -184,6 +184,8 @@ export interface CompiledRoute {
   rules: CompiledRule[];
   allowedMethods: HttpMethod[];
   maxRequestBodyBytes: number;
+  /** `allow.encodedPathSeparators`: forward `%2F`/`%5C` inside a path segment. */
+  allowEncodedPathSeparators: boolean;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;

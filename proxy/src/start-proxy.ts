@@ -48,6 +48,7 @@ export async function startProxy(
     logger,
     metrics,
     accessLog: config.accessLog,
+    ...(config.limits !== undefined ? { limits: config.limits } : {}),
   });
   const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
   let bound: { host: string; port: number };

@@ -34,6 +34,7 @@ function compiled(destinationId: string, baseUrl: string): CompiledRoute {
     rules: [],
     allowedMethods: ['GET'],
     maxRequestBodyBytes: 1024,
+    allowEncodedPathSeparators: false,
     connectTimeoutMs: 1000,
     firstByteTimeoutMs: 5000,
     idleTimeoutMs: 5000,

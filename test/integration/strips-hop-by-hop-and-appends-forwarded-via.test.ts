@@ -99,8 +99,9 @@ describe('headers sent upstream', () => {
     expect(seen.body.equals(body)).toBe(true);
     expect(seen.rawHeaders).toEqual([
       ...END_TO_END,
-      'Content-Length', String(body.length),
       'Host', `127.0.0.1:${upstream.port}`,
+      // Framing is per hop: this hop's own Content-Length, from the length the body arrived with.
+      'Content-Length', String(body.length),
       'Forwarded', `by=_gw-test;for=127.0.0.1;host="${proxyHost}";proto=http`,
       'Via', '1.1 gw-test',
       // The upstream connection's own framing, added by this hop's client.

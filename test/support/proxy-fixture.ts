@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, silentLogger, type RunningProxy } from '../../proxy/src/index.ts';
+import type { ProxyLimits } from '../../proxy/src/config/limits.ts';
 import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
 
 export interface ProxyFixture extends RunningProxy {
@@ -20,7 +21,7 @@ export interface ProxyFixture extends RunningProxy {
  */
 export async function startProxyFixture(
   routesYaml: string,
-  options: { intermediaryId?: string; allowUnready?: boolean } = {},
+  options: { intermediaryId?: string; allowUnready?: boolean; limits?: Partial<ProxyLimits> } = {},
 ): Promise<ProxyFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-test-'));
   const routesFile = path.join(dir, 'routes.yaml');
@@ -34,6 +35,7 @@ export async function startProxyFixture(
       shutdownGraceMs: 2_000,
       logLevel: 'error',
       accessLog: false,
+      ...(options.limits !== undefined ? { limits: options.limits } : {}),
     },
     { logger: silentLogger(), watchOptions: { debounceMs: 30, pollMs: 200 } },
   );

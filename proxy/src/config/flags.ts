@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ControllerSourceConfig } from '../discovery/controller-source.ts';
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type ProxyLimits } from './limits.ts';
 
 export interface ProxyConfig {
   /** Standalone: the routes file. Exactly one of routesFile and controller is set. */
@@ -16,6 +17,8 @@ export interface ProxyConfig {
   shutdownGraceMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   accessLog: boolean;
+  /** Defaults (config/limits.ts) for what is not given. */
+  limits?: Partial<ProxyLimits>;
 }
 
 export class FlagError extends Error {}
@@ -42,6 +45,15 @@ export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller 
   --shutdown-grace SECONDS time in-flight requests get on SIGTERM (default 25) FHIRMESH_SHUTDOWN_GRACE
   --log-level LEVEL        debug | info | warn | error (default info)          FHIRMESH_LOG_LEVEL
   --no-access-log          no access line per request                          FHIRMESH_ACCESS_LOG=false
+
+limits (what an originator may send; see docs/reliability.md):
+  --max-header-bytes N     request line + headers (default 16384) → 431/414    FHIRMESH_MAX_HEADER_BYTES
+  --max-headers N          header fields per request (default 100) → 431       FHIRMESH_MAX_HEADERS
+  --max-url-bytes N        request target (default 8192) → 414                 FHIRMESH_MAX_URL_BYTES
+  --headers-timeout SECONDS  to receive a request head (default 30) → 408     FHIRMESH_HEADERS_TIMEOUT
+  --keep-alive-timeout SECONDS  idle client connections (default 65)          FHIRMESH_KEEP_ALIVE_TIMEOUT
+  --max-concurrent-per-destination N  in flight per destination               FHIRMESH_MAX_CONCURRENT_PER_DESTINATION
+                           (default 1024) → 503 + Retry-After
 `;
 
 const INTERMEDIARY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -65,6 +77,7 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       'shutdown-grace': { type: 'string' },
       'log-level': { type: 'string' },
       'no-access-log': { type: 'boolean' },
+      ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -138,6 +151,16 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
   if (listen.port !== 0 && listen.port === adminListen.port && listen.host === adminListen.host) {
     throw new FlagError('--listen and --admin-listen must differ');
   }
+  const limits: ProxyLimits = { ...DEFAULT_LIMITS };
+  for (const [flag, envName, field, unit] of LIMIT_FLAGS) {
+    const given = setting(flag, envName, '');
+    if (given.value === '') continue;
+    const n = Number(given.value);
+    if (!Number.isFinite(n) || n <= 0 || (unit !== 'seconds' && !Number.isInteger(n))) {
+      throw new FlagError(`${given.name} '${given.value}' must be a positive ${unit === 'seconds' ? 'number of seconds' : 'whole number'}`);
+    }
+    limits[field] = unit === 'seconds' ? Math.round(n * 1000) : n;
+  }
   return {
     ...(routesFile !== undefined ? { routesFile } : {}),
     ...(controller !== undefined ? { controller } : {}),
@@ -147,6 +170,7 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     shutdownGraceMs: grace * 1000,
     logLevel,
     accessLog: values['no-access-log'] !== true && env.FHIRMESH_ACCESS_LOG !== 'false',
+    limits,
   };
 }
 

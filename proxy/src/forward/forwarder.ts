@@ -5,7 +5,8 @@ import { http, https } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
-import { ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { isProxyError, ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { BODY_FRAMING_FAILED, type BodyFraming, hasBody } from '../server/request-framing.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import { isRewritableBody, rewriteUrlPrefix, StreamingReplace, URL_HEADERS } from './url-rewriter.ts';
@@ -19,6 +20,10 @@ export interface ForwardRequest {
   path: string;
   query: string;
   protocol: 'http' | 'https';
+  /** The authority the originator addressed (server/request-target.ts), for Forwarded `host=`. */
+  authority: string | undefined;
+  /** How the request body arrived (server/request-framing.ts): the next hop gets the same framing. */
+  framing: BodyFraming;
 }
 
 export interface ForwardResult {
@@ -62,13 +67,14 @@ export class Forwarder {
       upstreamHost: parsed.hostHeader,
       nextHopDestination: backend.nextHopDestination,
       clientAddress: req.socket.remoteAddress,
-      originalHost: req.headers.host,
+      originalHost: request.authority,
       protocol: request.protocol,
       httpVersion: req.httpVersion,
+      framing: request.framing,
     });
-    const hasBody = requestHasBody(req);
+    const withBody = hasBody(request.framing);
     // Bodies are streamed, never kept, so only a request without one can be sent twice.
-    const replayable = !hasBody && IDEMPOTENT.has(req.method ?? '');
+    const replayable = !withBody && IDEMPOTENT.has(req.method ?? '');
     const maxAttempts = replayable ? 1 + route.retryAttempts : 1;
 
     let staleSocketRetried = false;
@@ -83,7 +89,8 @@ export class Forwarder {
           method: req.method ?? 'GET',
           path: upstreamPath,
           headers,
-          body: hasBody ? req : undefined,
+          body: withBody ? req : undefined,
+          chunked: request.framing.kind === 'chunked',
           maxBodyBytes: route.maxRequestBodyBytes,
           connectTimeoutMs: route.connectTimeoutMs,
           firstByteTimeoutMs: route.firstByteTimeoutMs,
@@ -130,12 +137,6 @@ export class Forwarder {
   }
 }
 
-function requestHasBody(req: Http.IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  if (length !== undefined) return length !== '0';
-  return req.headers['transfer-encoding'] !== undefined;
-}
-
 function retryableFailure(route: CompiledRoute, failure: UpstreamFailure): boolean {
   if (failure.phase === 'connect') return route.retryOn.includes('connect-failure');
   if (failure.code === 'FHIRMESH_UPSTREAM_RESET') return route.retryOn.includes('reset');
@@ -156,6 +157,8 @@ interface SendOptions {
   path: string;
   headers: string[];
   body: Http.IncomingMessage | undefined;
+  /** Chunked bodies have no declared length, so they are counted against the limit as they pass. */
+  chunked: boolean;
   maxBodyBytes: number;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
@@ -257,7 +260,14 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
       });
     });
     upstream.setTimeout(options.idleTimeoutMs, () => {
-      if (!settled) fail('FHIRMESH_UPSTREAM_TIMEOUT', `the next hop was silent for ${options.idleTimeoutMs} ms`, undefined);
+      if (settled) return;
+      // Mid-upload, silence is the originator's unless the next hop stopped reading (backpressure).
+      const body = options.body;
+      if (body !== undefined && !body.complete && !upstream.writableNeedDrain) {
+        fail('FHIRMESH_CLIENT_TIMEOUT', `the originator sent no more of its request body for ${options.idleTimeoutMs} ms`, undefined);
+        return;
+      }
+      fail('FHIRMESH_UPSTREAM_TIMEOUT', `the next hop was silent for ${options.idleTimeoutMs} ms`, undefined);
     });
     upstream.on('finish', () => {
       bodySent = true;
@@ -270,10 +280,25 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
         response.resume();
         return;
       }
+      // RFC 9112 6.1: Transfer-Encoding on HTTP/1.0 means the framing cannot be trusted.
+      if (response.httpVersion === '1.0' && response.headers['transfer-encoding'] !== undefined) {
+        fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop answered HTTP/1.0 with Transfer-Encoding, whose framing cannot be trusted', undefined);
+        return;
+      }
       settled = true;
       resolve({ upstream, response });
     });
+    // A 101 nobody asked for (fhirmesh never forwards Upgrade): the socket now speaks something else.
+    upstream.on('upgrade', (_response, socket) => {
+      socket.destroy();
+      fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop switched protocols (101) although no upgrade was asked for', undefined);
+    });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
+      // The originator's body failed to parse (server/proxy-server.ts): its own error, not the next hop's.
+      if (isProxyError(err)) {
+        fail(err.code, err.message, err);
+        return;
+      }
       if (err instanceof BodyTooLargeError) {
         if (timer !== undefined) clearTimeout(timer);
         if (!settled) {
@@ -294,12 +319,16 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
       upstream.end();
       return;
     }
-    const declared = Number(body.headers['content-length']);
-    const source = Number.isFinite(declared) ? body : body.pipe(new BodyLimiter(options.maxBodyBytes));
+    // A declared length over the limit was refused before forwarding; the parser stops at it.
+    const source = options.chunked ? body.pipe(new BodyLimiter(options.maxBodyBytes)) : body;
     if (source !== body) {
       source.on('error', (err) => upstream.destroy(err));
     }
     body.on('error', (err) => upstream.destroy(err));
+    body.once(BODY_FRAMING_FAILED, (err: ProxyError) => {
+      body.unpipe();
+      upstream.destroy(err);
+    });
     source.pipe(upstream);
   });
 }

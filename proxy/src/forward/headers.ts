@@ -1,5 +1,8 @@
 // Builds the header list sent upstream and the one passed back: hop-by-hop fields removed
 // (RFC 9110 7.6.1), Forwarded (RFC 7239) and Via appended, everything else kept raw and in order.
+// Body framing is per hop: the originator's framing headers never travel, the proxy's own do.
+
+import { type BodyFraming, framingHeader } from '../server/request-framing.ts';
 
 export const HOP_BY_HOP = new Set([
   'connection',
@@ -23,6 +26,8 @@ export interface UpstreamHeaderContext {
   originalHost: string | undefined;
   protocol: 'http' | 'https';
   httpVersion: string;
+  /** How the body arrived (server/request-framing.ts); it is framed the same way upstream. */
+  framing: BodyFraming;
 }
 
 /** Names listed in Connection are hop-by-hop for this message too. */
@@ -49,8 +54,11 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Upstr
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     switch (lower) {
+      // Framing (content-length) is re-done below from what the parser actually used,
+      // whatever Connection named.
       case 'host':
       case 'x-destination':
+      case 'content-length':
         continue;
       case 'forwarded':
         forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
@@ -62,6 +70,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Upstr
     out.push(name, value);
   }
   out.push('Host', ctx.upstreamHost);
+  const framing = framingHeader(ctx.framing);
+  if (framing !== undefined) out.push(framing[0], framing[1]);
   if (ctx.nextHopDestination !== undefined) out.push('X-Destination', ctx.nextHopDestination);
   const ours = forwardedElement(ctx);
   out.push('Forwarded', forwarded === undefined ? ours : `${forwarded}, ${ours}`);

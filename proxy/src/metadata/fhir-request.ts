@@ -24,7 +24,8 @@ function isOperation(segment: string): boolean {
   return OPERATION.test(segment);
 }
 
-const OTHER: FhirRequestInfo = { interaction: 'other', resourceType: undefined, operation: undefined, routeTemplate: '{other}' };
+/** What a request that is not a FHIR interaction (or not yet classified) is labelled as. */
+export const UNCLASSIFIED: FhirRequestInfo = { interaction: 'other', resourceType: undefined, operation: undefined, routeTemplate: '{other}' };
 
 function info(
   interaction: RequestInteraction,
@@ -46,7 +47,7 @@ export function classifyFhirRequest(method: string, segments: readonly string[])
     case 0:
       if (method === 'POST') return info('batch', '');
       if (method === 'GET' || method === 'HEAD') return info('search-system', '');
-      return OTHER;
+      return UNCLASSIFIED;
     case 1:
       if (s0 === 'metadata') return info('capabilities', 'metadata');
       if (s0 === '_history') return info('history-system', '_history');
@@ -68,9 +69,9 @@ export function classifyFhirRequest(method: string, segments: readonly string[])
             return info('delete', s0, s0);
         }
       }
-      return OTHER;
+      return UNCLASSIFIED;
     case 2:
-      if (!isResourceType(s0)) return OTHER;
+      if (!isResourceType(s0)) return UNCLASSIFIED;
       if (s1 === '_search') return info('search-type', `${s0}/_search`, s0);
       if (s1 === '_history') return info('history-type', `${s0}/_history`, s0);
       if (isOperation(s1)) return info('operation', `${s0}/${s1}`, s0, s1);
@@ -85,20 +86,20 @@ export function classifyFhirRequest(method: string, segments: readonly string[])
         case 'DELETE':
           return info('delete', `${s0}/{id}`, s0);
       }
-      return OTHER;
+      return UNCLASSIFIED;
     case 3:
-      if (!isResourceType(s0)) return OTHER;
+      if (!isResourceType(s0)) return UNCLASSIFIED;
       if (s2 === '_history') return info('history-instance', `${s0}/{id}/_history`, s0);
       if (isOperation(s2)) return info('operation', `${s0}/{id}/${s2}`, s0, s2);
       // Compartment search: Patient/123/Observation.
       if (isResourceType(s2)) return info('search-type', `${s0}/{id}/${s2}`, s2);
-      return OTHER;
+      return UNCLASSIFIED;
     case 4:
-      if (!isResourceType(s0)) return OTHER;
+      if (!isResourceType(s0)) return UNCLASSIFIED;
       if (s2 === '_history') return info('vread', `${s0}/{id}/_history/{vid}`, s0);
       if (isResourceType(s2) && s3 === '_search') return info('search-type', `${s0}/{id}/${s2}/_search`, s2);
-      return OTHER;
+      return UNCLASSIFIED;
     default:
-      return OTHER;
+      return UNCLASSIFIED;
   }
 }

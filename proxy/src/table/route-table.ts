@@ -1,38 +1,39 @@
 // The proxy's in-memory destination table: immutable, swapped atomically, with O(1) lookups by
-// destination id, host and path segment so the table's size never changes the cost of a request.
+// destination id and by each carrier's own keys, so the table's size never changes a request's cost.
 
 import type { CompiledBackend, CompiledRoute, CompiledRule, RouteTableSnapshot } from '../../../api/index.ts';
+import { type AddressingMode, CARRIERS, type RouteLookup } from '../metadata/carriers/index.ts';
 import type { FhirRequestInfo } from '../metadata/fhir-request.ts';
 
-export class RouteTable {
+export class RouteTable implements RouteLookup {
   readonly version: string;
   readonly routes: readonly CompiledRoute[];
   readonly loadedAt: Date;
-  readonly #byDestination: Map<string, CompiledRoute>;
-  readonly #byHost: Map<string, CompiledRoute>;
-  readonly #byPathSegment: Map<string, CompiledRoute>;
-  readonly #queryParameterEnabled: boolean;
+  readonly #byDestination = new Map<string, CompiledRoute>();
+  readonly #byKey = new Map<AddressingMode, Map<string, CompiledRoute>>();
+  readonly #modesInUse = new Set<AddressingMode>();
 
   constructor(snapshot: RouteTableSnapshot, loadedAt: Date = new Date()) {
     this.version = snapshot.version;
     this.routes = snapshot.routes;
     this.loadedAt = loadedAt;
-    this.#byDestination = new Map();
-    this.#byHost = new Map();
-    this.#byPathSegment = new Map();
+    for (const carrier of CARRIERS) if (carrier.indexKeys !== undefined) this.#byKey.set(carrier.mode, new Map());
     for (const route of snapshot.routes) {
       // compile() has already refused conflicting claims; a duplicate here is a broken table.
       if (this.#byDestination.has(route.destinationId)) {
         throw new Error(`route table has destination ${route.destinationId} twice`);
       }
       this.#byDestination.set(route.destinationId, route);
-      if (route.addressing.pathSegment) this.#byPathSegment.set(route.destinationId, route);
-      for (const host of route.addressing.hosts) {
-        if (this.#byHost.has(host)) throw new Error(`route table has host ${host} twice`);
-        this.#byHost.set(host, route);
+      for (const carrier of CARRIERS) {
+        if (carrier.enabled(route)) this.#modesInUse.add(carrier.mode);
+        const index = this.#byKey.get(carrier.mode);
+        if (index === undefined || carrier.indexKeys === undefined) continue;
+        for (const key of carrier.indexKeys(route)) {
+          if (index.has(key)) throw new Error(`route table has ${carrier.mode} ${key} twice`);
+          index.set(key, route);
+        }
       }
     }
-    this.#queryParameterEnabled = snapshot.routes.some((r) => r.addressing.queryParameter);
   }
 
   static empty(): RouteTable {
@@ -47,18 +48,12 @@ export class RouteTable {
     return this.#byDestination.get(destinationId);
   }
 
-  /** `host` must already be lower-cased with any port removed. */
-  byHost(host: string): CompiledRoute | undefined {
-    return this.#byHost.get(host);
+  byKey(mode: AddressingMode, key: string): CompiledRoute | undefined {
+    return this.#byKey.get(mode)?.get(key);
   }
 
-  byPathSegment(segment: string): CompiledRoute | undefined {
-    return this.#byPathSegment.get(segment);
-  }
-
-  /** Lets the request path skip query parsing entirely when no route uses `_x-destination`. */
-  get queryParameterEnabled(): boolean {
-    return this.#queryParameterEnabled;
+  uses(mode: AddressingMode): boolean {
+    return this.#modesInUse.has(mode);
   }
 }
 

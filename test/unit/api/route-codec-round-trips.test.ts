@@ -14,6 +14,7 @@ const route: CompiledRoute = {
   rules: [{ name: 'labs', resourceTypes: ['ServiceRequest'], interactions: ['create'], backend: { baseUrl: 'http://labs.internal/fhir' } }],
   allowedMethods: ['GET', 'POST'],
   maxRequestBodyBytes: 5 * 1024 * 1024 * 1024,
+  allowEncodedPathSeparators: false,
   connectTimeoutMs: 2000,
   firstByteTimeoutMs: 30000,
   idleTimeoutMs: 60000,

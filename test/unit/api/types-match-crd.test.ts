@@ -75,7 +75,7 @@ const MATCH = {
   methods: 'optional',
 } as const satisfies Presence<RuleMatchSpec>;
 
-const ALLOW = { methods: 'optional', maxRequestBodyBytes: 'optional' } as const satisfies Presence<
+const ALLOW = { methods: 'optional', maxRequestBodyBytes: 'optional', encodedPathSeparators: 'optional' } as const satisfies Presence<
   NonNullable<FhirRouteSpec['allow']>
 >;
 const TIMEOUTS = { connect: 'optional', firstByte: 'optional', idle: 'optional' } as const satisfies Presence<

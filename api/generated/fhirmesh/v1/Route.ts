@@ -25,6 +25,10 @@ export interface Route {
   'retryOn'?: (string)[];
   'rewriteResponseUrls'?: (boolean);
   'exportTo'?: (string)[];
+  /**
+   * allow.encodedPathSeparators: forward %2F / %5C inside a path segment.
+   */
+  'allowEncodedPathSeparators'?: (boolean);
 }
 
 /**
@@ -46,4 +50,8 @@ export interface Route__Output {
   'retryOn': (string)[];
   'rewriteResponseUrls': (boolean);
   'exportTo': (string)[];
+  /**
+   * allow.encodedPathSeparators: forward %2F / %5C inside a path segment.
+   */
+  'allowEncodedPathSeparators': (boolean);
 }
