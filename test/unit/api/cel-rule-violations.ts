@@ -1,5 +1,6 @@
 // One manifest per CEL rule of the CRD, at every place the rule sits, that breaks that rule and
-// nothing else. The TS twin test runs them through validateFhirRoute; the apiserver test can reuse them.
+// nothing else. The unit test runs them through validateFhirRoute (the library-evaluated rules), the
+// cluster test through the real apiserver: both must refuse each one at the same path, in the same words.
 import { rawRoute } from './route-fixtures.ts';
 
 export interface CelViolation {
