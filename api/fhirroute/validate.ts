@@ -1,10 +1,9 @@
 // Judges one FhirRoute as the apiserver would, from the CRD file itself: its schema (ajv), its CEL rules
-// (cel-rules.ts), and what no CRD rule says (URLs that parse, timeouts a timer can hold).
+// (cel-rules.ts), and what no CRD rule says (base URLs that the proxy's URL parser can read).
 import type { ErrorObject } from 'ajv';
 import { celRuleFailures } from './cel-rules.ts';
-import { DURATION_PATTERN, parseDurationMs } from './duration.ts';
+import { DURATION_PATTERN } from './duration.ts';
 import { fhirRouteCrdSchema, fhirRouteSchemaErrors } from './schema.ts';
-import { DEFAULTS } from './types.ts';
 
 export interface RouteProblem {
   /** Where, as in kubectl's messages: `spec.backend.url`, `spec.rules[0].match`; '' is the whole object. */
@@ -181,16 +180,7 @@ const RULES_NOT_CHECKED: RouteProblem = {
 
 // ---- what the schema cannot say ----
 
-// Node timers hold at most 2^31-1 ms; a longer timeout would fire at once instead.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const DURATION_SHAPE = new RegExp(DURATION_PATTERN);
-const TIMEOUT_DEFAULTS_MS: Readonly<Record<string, number>> = {
-  connect: DEFAULTS.connectTimeoutMs,
-  firstByte: DEFAULTS.firstByteTimeoutMs,
-  idle: DEFAULTS.idleTimeoutMs,
-};
-
-/** Base URLs that fit the CRD pattern but that the proxy's URL parser refuses, and timeouts no timer can run. */
+/** Base URLs that fit the CRD pattern but that the proxy's URL parser refuses (a bad port, say). */
 function beyondSchemaProblems(obj: unknown): RouteProblem[] {
   const problems: RouteProblem[] = [];
   // Values that fail the schema pattern were already explained there, by the same urlProblem.
@@ -203,20 +193,6 @@ function beyondSchemaProblems(obj: unknown): RouteProblem[] {
   checkUrl('spec.publicBaseUrl', spec.publicBaseUrl);
   checkUrl('spec.backend.url', fields(spec.backend).url);
   list(spec.rules).forEach((rule, index) => checkUrl(`spec.rules[${index}].backend.url`, fields(fields(rule).backend).url));
-  for (const [name, value] of Object.entries(fields(spec.timeouts))) {
-    const defaultMs = TIMEOUT_DEFAULTS_MS[name];
-    if (typeof value !== 'string' || !DURATION_SHAPE.test(value) || defaultMs === undefined) continue;
-    const ms = parseDurationMs(value);
-    const path = `spec.timeouts.${name}`;
-    if (ms === 0) {
-      problems.push({
-        path,
-        message: `must be longer than 0: a zero timeout fails every request; leave it out for the default (${defaultMs}ms)`,
-      });
-    } else if (ms === undefined || ms > MAX_TIMER_MS) {
-      problems.push({ path, message: `${quote(value)} is longer than a timer can count (about 24 days): use a shorter duration` });
-    }
-  }
   return problems;
 }
 

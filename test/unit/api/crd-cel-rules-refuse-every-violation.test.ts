@@ -2,7 +2,7 @@
 // of the shared violation table (the cluster test sends the same table to a real apiserver) at the
 // apiserver's path and in the rule's words, and accept valid routes.
 import { describe, expect, it } from 'vitest';
-import { validateFhirRoute } from '../../../api/index.ts';
+import { DEFAULTS, validateFhirRoute } from '../../../api/index.ts';
 import { celRuleFailures, compileCelRules } from '../../../api/fhirroute/cel-rules.ts';
 import { fhirRouteCrdSchema, type CelRule, type CrdSchema } from '../../../api/fhirroute/schema.ts';
 import { CEL_VIOLATIONS } from './cel-rule-violations.ts';
@@ -22,6 +22,7 @@ function celRulesOf(schema: CrdSchema, at: string): PlacedRule[] {
 }
 
 const crdRules = celRulesOf(fhirRouteCrdSchema(), '');
+const TIMER_LIMIT = 'is longer than a timer can count (about 24 days): use a shorter duration';
 const RULES_NOT_CHECKED =
   "the CRD's CEL rules (x-kubernetes-validations) were not checked because of the problems above, as in the apiserver: fix those and validate again";
 
@@ -66,6 +67,28 @@ describe("the CRD's CEL rules, evaluated by the library", () => {
       exportTo: ['payers', 'labs'],
     });
     expect(validateFhirRoute(full)).toEqual([]);
+  });
+
+  it.each(['1ms', '007s', '2147483s', '35791m'])('accepts the timeout %s', (timeout) => {
+    expect(validateFhirRoute(rawRoute({ timeouts: { idle: timeout } }))).toEqual([]);
+  });
+
+  it.each(['30', '-5s', '1.5s', '2h'])('leaves %s, which the pattern refuses, to the pattern: no duration rule fires', (timeout) => {
+    const problems = validateFhirRoute(rawRoute({ timeouts: { idle: timeout } }));
+    expect(problems).toEqual([{ path: 'spec.timeouts.idle', message: expect.stringMatching(/is not a duration/) }]);
+  });
+
+  it('refuses a timeout too long for duration() itself, as the apiserver refuses a rule that fails to evaluate', () => {
+    expect(validateFhirRoute(rawRoute({ timeouts: { firstByte: '999999999999999m' } }))).toEqual([
+      { path: 'spec.timeouts.firstByte', message: TIMER_LIMIT },
+    ]);
+  });
+
+  it('names the defaults in the zero-timeout messages', () => {
+    const zero = validateFhirRoute(rawRoute({ timeouts: { connect: '0ms', firstByte: '000s', idle: '0m' } }));
+    expect(zero.map((p) => p.message.match(/default \((\d+)ms\)$/)?.[1])).toEqual(
+      [DEFAULTS.connectTimeoutMs, DEFAULTS.firstByteTimeoutMs, DEFAULTS.idleTimeoutMs].map(String),
+    );
   });
 
   // rewriteResponseUrls without publicBaseUrl breaks a CEL rule; each case adds one schema problem.
