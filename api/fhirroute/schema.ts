@@ -12,10 +12,11 @@ const SERVED_VERSION = 'v1alpha1';
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
-/** One `x-kubernetes-validations` entry. */
+/** One `x-kubernetes-validations` entry (transition rules, with oldSelf, are not used by this CRD). */
 export interface CelRule {
   rule: string;
-  message: string;
+  message?: string;
+  messageExpression?: string;
   fieldPath?: string;
 }
 
@@ -69,7 +70,7 @@ export function fhirRouteSchemaErrors(obj: unknown): ErrorObject[] {
 
 function compileValidator(): ValidateFunction {
   const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-  // CEL rules are enforced by validate.ts (same rules, same messages); ajv only has to accept them.
+  // CEL rules are evaluated by cel-rules.ts from this same schema; ajv only has to accept them.
   ajv.addKeyword({ keyword: 'x-kubernetes-validations', schemaType: 'array' });
   ajv.addKeyword({ keyword: 'x-kubernetes-list-map-keys', schemaType: 'array' });
   ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields', schemaType: 'boolean' });

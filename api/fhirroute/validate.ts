@@ -1,9 +1,9 @@
-// Judges one FhirRoute: the CRD schema (ajv), the CRD's CEL rules restated in TypeScript because a
-// routes file has no apiserver, and what no schema can say (URLs that parse, timeouts a timer can hold).
+// Judges one FhirRoute as the apiserver would, from the CRD file itself: its schema (ajv), its CEL rules
+// (cel-rules.ts), and what no CRD rule says (base URLs that the proxy's URL parser can read).
 import type { ErrorObject } from 'ajv';
-import { DURATION_PATTERN, parseDurationMs } from './duration.ts';
-import { fhirRouteSchemaErrors } from './schema.ts';
-import { DEFAULTS } from './types.ts';
+import { celRuleFailures } from './cel-rules.ts';
+import { DURATION_PATTERN } from './duration.ts';
+import { fhirRouteCrdSchema, fhirRouteSchemaErrors } from './schema.ts';
 
 export interface RouteProblem {
   /** Where, as in kubectl's messages: `spec.backend.url`, `spec.rules[0].match`; '' is the whole object. */
@@ -14,8 +14,15 @@ export interface RouteProblem {
 
 /** Every problem of a FhirRoute manifest; empty when the route is valid. */
 export function validateFhirRoute(obj: unknown): RouteProblem[] {
-  const nodes = celNodes(obj);
-  return [...schemaProblems(obj), ...crossFieldProblems(nodes), ...beyondSchemaProblems(nodes)];
+  const schemaErrors = fhirRouteSchemaErrors(obj);
+  // As in the apiserver, the CEL rules run only on an object whose values have the schema's types and sizes.
+  const blocked = schemaErrors.some((e) => BLOCKING_KEYWORDS.has(e.keyword));
+  return [
+    ...schemaProblems(schemaErrors),
+    ...(blocked ? [] : celRuleFailures(fhirRouteCrdSchema(), obj)),
+    ...beyondSchemaProblems(obj),
+    ...(blocked ? [RULES_NOT_CHECKED] : []),
+  ];
 }
 
 /** One line for a problem, for logs, status messages and the CLI. */
@@ -53,8 +60,7 @@ const PATTERN_HINTS: Readonly<Record<string, (value: string) => string>> = {
 /** The patterns validate.ts can explain, so a test can hold the CRD to them. */
 export const EXPLAINED_PATTERNS: readonly string[] = Object.keys(PATTERN_HINTS);
 
-function schemaProblems(obj: unknown): RouteProblem[] {
-  const errors = fhirRouteSchemaErrors(obj);
+function schemaProblems(errors: readonly ErrorObject[]): RouteProblem[] {
   // A value of the wrong type also fails its enum or pattern; the type is the one thing to fix.
   const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
   return errors
@@ -160,161 +166,22 @@ function child(path: string, field: string): string {
   return path === '' ? field : `${path}.${field}`;
 }
 
-// ---- the CRD's CEL rules (x-kubernetes-validations), restated over the raw object ----
+// ---- the CRD's CEL rules (x-kubernetes-validations), evaluated from the CRD itself ----
 
-type Fields = Readonly<Record<string, unknown>>;
-type CelNodeKind = 'spec' | 'addressing' | 'backend' | 'tls' | 'match';
-interface CelNode {
-  kind: CelNodeKind;
-  path: string;
-  self: Fields;
-}
+// The schema errors after which the apiserver runs no CEL rule (hasBlockingErr in apiextensions-apiserver:
+// wrong type, missing field, value not in the enum, too long, too many; unknown fields and another
+// apiVersion or kind are refused before validation starts). A rule would see a value of the wrong shape.
+const BLOCKING_KEYWORDS: ReadonlySet<string> = new Set(['type', 'required', 'enum', 'maxLength', 'maxItems', 'additionalProperties', 'const']);
 
-interface CrossFieldRule {
-  /** The schema node that carries the CEL rule. */
-  on: CelNodeKind;
-  /** The CEL rule's fieldPath: the field the problem is reported on. */
-  fieldPath?: string;
-  /** The CEL rule's message, word for word. */
-  message: string;
-  holds: (self: Fields) => boolean;
-}
-
-// Mirrors CEL's has(): the apiserver prunes nulls, so a null field counts as absent.
-const has = (self: Fields, field: string): boolean => self[field] !== undefined && self[field] !== null;
-const fields = (value: unknown): Fields => (isFields(value) ? value : {});
-const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-
-const CROSS_FIELD_RULES: readonly CrossFieldRule[] = [
-  {
-    on: 'spec',
-    fieldPath: '.destination',
-    message:
-      'destination "metadata" cannot use pathSegment addressing: /metadata is the FHIR capabilities path; choose another destination id or set addressing.pathSegment: false',
-    holds: (self) => !(self.destination === 'metadata' && fields(self.addressing).pathSegment === true),
-  },
-  {
-    on: 'spec',
-    fieldPath: '.rewriteResponseUrls',
-    message:
-      'rewriteResponseUrls needs publicBaseUrl, the URL that returned references are rewritten to: set publicBaseUrl or set rewriteResponseUrls: false',
-    holds: (self) => self.rewriteResponseUrls !== true || has(self, 'publicBaseUrl'),
-  },
-  {
-    // The CEL rule sits on the exportTo list itself; the problem lands on the same path.
-    on: 'spec',
-    fieldPath: '.exportTo',
-    message: 'exportTo "*" already means every namespace: list "*" alone, or only namespace names',
-    holds: (self) => !list(self.exportTo).includes('*') || list(self.exportTo).length === 1,
-  },
-  {
-    on: 'addressing',
-    message:
-      'addressing needs at least one mode: set header: true, pathSegment: true or queryParameter: true, or list hosts',
-    holds: (self) =>
-      self.header === true || self.pathSegment === true || list(self.hosts).length > 0 || self.queryParameter === true,
-  },
-  {
-    on: 'backend',
-    message: 'backend needs exactly one of url or service: set one and remove the other',
-    holds: (self) => has(self, 'url') !== has(self, 'service'),
-  },
-  {
-    on: 'backend',
-    fieldPath: '.tls',
-    message: 'tls applies only to an https backend: use an https:// url or service.scheme: https, or remove tls',
-    holds: (self) => {
-      const plainUrl = typeof self.url === 'string' && self.url.startsWith('http://');
-      const service = fields(self.service);
-      const plainService = has(self, 'service') && (!has(service, 'scheme') || service.scheme === 'http');
-      return !has(self, 'tls') || !(plainUrl || plainService);
-    },
-  },
-  {
-    on: 'backend',
-    fieldPath: '.tls',
-    message:
-      'tls.caFile, tls.clientCertFile and tls.clientKeyFile are for url backends in standalone routes files; with a service backend use tls.caSecretRef and tls.clientCertSecretRef',
-    holds: (self) => {
-      const tls = fields(self.tls);
-      const files = has(tls, 'caFile') || has(tls, 'clientCertFile') || has(tls, 'clientKeyFile');
-      return !(has(self, 'service') && has(self, 'tls') && files);
-    },
-  },
-  {
-    on: 'tls',
-    message: 'tls.caFile and tls.caSecretRef are alternatives: keep one of them',
-    holds: (self) => !(has(self, 'caFile') && has(self, 'caSecretRef')),
-  },
-  {
-    on: 'tls',
-    message: 'tls.clientCertFile and tls.clientKeyFile go together: set both or neither',
-    holds: (self) => has(self, 'clientCertFile') === has(self, 'clientKeyFile'),
-  },
-  {
-    on: 'tls',
-    message: 'tls.clientCertSecretRef and tls.clientCertFile/clientKeyFile are alternatives: keep one of them',
-    holds: (self) => !(has(self, 'clientCertSecretRef') && (has(self, 'clientCertFile') || has(self, 'clientKeyFile'))),
-  },
-  {
-    on: 'match',
-    message:
-      'match needs at least one criterion (resourceTypes, interactions, operations or methods); to send every request elsewhere, change spec.backend instead',
-    holds: (self) =>
-      has(self, 'resourceTypes') || has(self, 'interactions') || has(self, 'operations') || has(self, 'methods'),
-  },
-  {
-    on: 'match',
-    fieldPath: '.operations',
-    message:
-      'match.operations only match operation requests, so with match.interactions it needs operation in that list: add operation to interactions or remove interactions',
-    holds: (self) =>
-      !has(self, 'operations') || !has(self, 'interactions') || list(self.interactions).includes('operation'),
-  },
-];
-
-/** The objects that carry CEL rules, found the way the apiserver walks the schema: only where they are objects. */
-function celNodes(obj: unknown): CelNode[] {
-  const nodes: CelNode[] = [];
-  const add = (kind: CelNodeKind, path: string, value: unknown): void => {
-    if (isFields(value)) nodes.push({ kind, path, self: value });
-  };
-  const addBackend = (path: string, value: unknown): void => {
-    add('backend', path, value);
-    add('tls', `${path}.tls`, fields(value).tls);
-  };
-  const spec = fields(obj).spec;
-  add('spec', 'spec', spec);
-  add('addressing', 'spec.addressing', fields(spec).addressing);
-  addBackend('spec.backend', fields(spec).backend);
-  list(fields(spec).rules).forEach((rule, index) => {
-    add('match', `spec.rules[${index}].match`, fields(rule).match);
-    addBackend(`spec.rules[${index}].backend`, fields(rule).backend);
-  });
-  return nodes;
-}
-
-function crossFieldProblems(nodes: readonly CelNode[]): RouteProblem[] {
-  return nodes.flatMap((node) =>
-    CROSS_FIELD_RULES.filter((rule) => rule.on === node.kind && !rule.holds(node.self)).map((rule) => ({
-      path: node.path + (rule.fieldPath ?? ''),
-      message: rule.message,
-    })),
-  );
-}
+const RULES_NOT_CHECKED: RouteProblem = {
+  path: '',
+  message: "the CRD's CEL rules (x-kubernetes-validations) were not checked because of the problems above, as in the apiserver: fix those and validate again",
+};
 
 // ---- what the schema cannot say ----
 
-// Node timers hold at most 2^31-1 ms; a longer timeout would fire at once instead.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const DURATION_SHAPE = new RegExp(DURATION_PATTERN);
-const TIMEOUT_DEFAULTS_MS: Readonly<Record<string, number>> = {
-  connect: DEFAULTS.connectTimeoutMs,
-  firstByte: DEFAULTS.firstByteTimeoutMs,
-  idle: DEFAULTS.idleTimeoutMs,
-};
-
-function beyondSchemaProblems(nodes: readonly CelNode[]): RouteProblem[] {
+/** Base URLs that fit the CRD pattern but that the proxy's URL parser refuses (a bad port, say). */
+function beyondSchemaProblems(obj: unknown): RouteProblem[] {
   const problems: RouteProblem[] = [];
   // Values that fail the schema pattern were already explained there, by the same urlProblem.
   const checkUrl = (path: string, value: unknown): void => {
@@ -322,26 +189,10 @@ function beyondSchemaProblems(nodes: readonly CelNode[]): RouteProblem[] {
     const message = urlProblem(value);
     if (message !== undefined) problems.push({ path, message });
   };
-  for (const node of nodes) {
-    if (node.kind === 'spec') {
-      checkUrl('spec.publicBaseUrl', node.self.publicBaseUrl);
-      for (const [name, value] of Object.entries(fields(node.self.timeouts))) {
-        const defaultMs = TIMEOUT_DEFAULTS_MS[name];
-        if (typeof value !== 'string' || !DURATION_SHAPE.test(value) || defaultMs === undefined) continue;
-        const ms = parseDurationMs(value);
-        const path = `spec.timeouts.${name}`;
-        if (ms === 0) {
-          problems.push({
-            path,
-            message: `must be longer than 0: a zero timeout fails every request; leave it out for the default (${defaultMs}ms)`,
-          });
-        } else if (ms === undefined || ms > MAX_TIMER_MS) {
-          problems.push({ path, message: `${quote(value)} is longer than a timer can count (about 24 days): use a shorter duration` });
-        }
-      }
-    }
-    if (node.kind === 'backend') checkUrl(`${node.path}.url`, node.self.url);
-  }
+  const spec = fields(fields(obj).spec);
+  checkUrl('spec.publicBaseUrl', spec.publicBaseUrl);
+  checkUrl('spec.backend.url', fields(spec.backend).url);
+  list(spec.rules).forEach((rule, index) => checkUrl(`spec.rules[${index}].backend.url`, fields(fields(rule).backend).url));
   return problems;
 }
 
@@ -359,6 +210,10 @@ function urlProblem(value: string): string | undefined {
   if (!URL.canParse(value)) return `is not a valid URL (check the host and port): write it like ${URL_EXAMPLE}`;
   return undefined;
 }
+
+type Fields = Readonly<Record<string, unknown>>;
+const fields = (value: unknown): Fields => (isFields(value) ? value : {});
+const list = (value: unknown): readonly unknown[] => (Array.isArray(value) ? value : []);
 
 function isFields(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

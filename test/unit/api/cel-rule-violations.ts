@@ -1,5 +1,7 @@
 // One manifest per CEL rule of the CRD, at every place the rule sits, that breaks that rule and
-// nothing else. The TS twin test runs them through validateFhirRoute; the apiserver test can reuse them.
+// nothing else. The unit test runs them through validateFhirRoute (the library-evaluated rules), the
+// cluster test through the real apiserver: both must refuse each one at the same path, in the same words.
+import { DEFAULTS } from '../../../api/index.ts';
 import { rawRoute } from './route-fixtures.ts';
 
 export interface CelViolation {
@@ -22,6 +24,19 @@ const CA_EITHER_OR = 'tls.caFile and tls.caSecretRef are alternatives: keep one 
 const CERT_AND_KEY = 'tls.clientCertFile and tls.clientKeyFile go together: set both or neither';
 const CLIENT_CERT_EITHER_OR =
   'tls.clientCertSecretRef and tls.clientCertFile/clientKeyFile are alternatives: keep one of them';
+
+const TIMER_LIMIT = 'is longer than a timer can count (about 24 days): use a shorter duration';
+const zeroTimeout = (defaultMs: number): string =>
+  `must be longer than 0: a zero timeout fails every request; leave it out for the default (${defaultMs}ms)`;
+
+/** The two duration rules on one timeout field: zero, and one millisecond past what a Node timer holds. */
+function timeoutViolations(field: 'connect' | 'firstByte' | 'idle', defaultMs: number): CelViolation[] {
+  const at = `spec.timeouts.${field}`;
+  return [
+    { schemaPath: at, message: zeroTimeout(defaultMs), path: at, manifest: rawRoute({ timeouts: { [field]: '0s' } }) },
+    { schemaPath: at, message: TIMER_LIMIT, path: at, manifest: rawRoute({ timeouts: { [field]: '2147483648ms' } }) },
+  ];
+}
 
 /** A route whose first rule sends POSTs to `backend`. */
 function withRuleBackend(backend: Record<string, unknown>): unknown {
@@ -122,4 +137,7 @@ export const CEL_VIOLATIONS: readonly CelViolation[] = [
       rules: [{ match: { resourceTypes: ['ServiceRequest'], interactions: ['create'], operations: ['$submit'] }, backend: { url: HTTPS_URL } }],
     }),
   },
+  ...timeoutViolations('connect', DEFAULTS.connectTimeoutMs),
+  ...timeoutViolations('firstByte', DEFAULTS.firstByteTimeoutMs),
+  ...timeoutViolations('idle', DEFAULTS.idleTimeoutMs),
 ];

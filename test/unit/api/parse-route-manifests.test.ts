@@ -128,6 +128,7 @@ describe('parseRouteManifests', () => {
           'spec.retries.true',
           "is not a field here: YAML 1.1 (which kubectl uses) reads the unquoted keys on, off, yes, no, y and n as true; quote the key, e.g. 'yes':",
         ],
+        ['', "the CRD's CEL rules (x-kubernetes-validations) were not checked because of the problems above, as in the apiserver: fix those and validate again"],
       ]);
       const named = parseRouteManifests(`${ROUTE_A}  retries: { retryOn: [unavailable, connect-failure] }\n`, 'routes.yaml');
       expect(named.problems).toEqual([]);

@@ -153,9 +153,11 @@ describe('the CRD schema and types.ts describe the same FhirRoute', () => {
     expect(at('status.conditions.[].type').enum).toEqual(['Accepted', 'ResolvedRefs', 'Programmed']);
   });
 
-  it('uses the duration syntax that parseDurationMs reads', () => {
+  it('uses the duration syntax that parseDurationMs reads, in the pattern and in the CEL guard before duration()', () => {
     for (const field of ['connect', 'firstByte', 'idle']) {
       expect(at(`spec.timeouts.${field}`).pattern).toBe(DURATION_PATTERN);
+      const durationRules = (at(`spec.timeouts.${field}`)['x-kubernetes-validations'] ?? []).filter((r) => r.rule.includes('duration('));
+      expect(durationRules.map((r) => r.rule.startsWith(`!self.matches('${DURATION_PATTERN}') || `))).toEqual([true]);
     }
   });
 
