@@ -13,6 +13,7 @@ export const PROXY_ERRORS = {
   FHIRMESH_CLIENT_TIMEOUT: { status: 408, issue: 'timeout' },
   FHIRMESH_BODY_TOO_LARGE: { status: 413, issue: 'too-long' },
   FHIRMESH_URI_TOO_LONG: { status: 414, issue: 'too-long' },
+  FHIRMESH_EXPECTATION_FAILED: { status: 417, issue: 'not-supported' },
   FHIRMESH_HEADERS_TOO_LARGE: { status: 431, issue: 'too-long' },
   FHIRMESH_NOT_IMPLEMENTED: { status: 501, issue: 'not-supported' },
   FHIRMESH_UPSTREAM_REFUSED: { status: 502, issue: 'transient' },

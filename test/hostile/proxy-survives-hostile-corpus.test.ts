@@ -4,6 +4,7 @@
 
 import type { Socket } from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
@@ -61,6 +62,7 @@ async function runCase(c: CorpusCase): Promise<void> {
   const bodiless = (i: number): boolean => i === 0 && c.head;
   // A case that expects the connection kept waits for its responses; one that expects a close
   // waits for the close, so a proxy that leaves it open fails here.
+  const sentAt = performance.now();
   const exchange = await rawExchange(port, c.send, {
     ...(expected.closed === true ? {} : { until: hasFinalResponses(expected.statuses.length, bodiless) }),
     timeoutMs: c.timeoutMs ?? 4_000,
@@ -73,18 +75,24 @@ async function runCase(c: CorpusCase): Promise<void> {
     throw new Error(`${(err as Error).message}; raw: ${JSON.stringify(exchange.data.toString('latin1').slice(0, 400))}`, { cause: err });
   }
   const finals = responses.filter((r) => r.status >= 200);
+  if (expected.maxMs !== undefined) expect(exchange.firstDataMs - sentAt, 'time to the answer').toBeLessThan(expected.maxMs);
   const seen = { statuses: finals.map((r) => r.status), closed: exchange.closed, errors: finals.map((r) => header(r, 'fhirmesh-error') ?? null) };
   expect(seen.statuses, `statuses (errors ${JSON.stringify(seen.errors)})`).toEqual(expected.statuses);
   if (expected.error !== undefined) expect(seen.errors.at(-1)).toBe(expected.error);
   if (expected.closed !== undefined) expect(seen.closed, 'connection closed').toBe(expected.closed);
   if (expected.complete !== undefined) expect(finals.at(-1)?.complete, 'last response complete').toBe(expected.complete);
+  if (expected.headerCount !== undefined) {
+    const { name, count } = expected.headerCount;
+    expect(finals.at(-1)?.headers.filter(([n]) => n.toLowerCase() === name.toLowerCase()).length, `${name} fields`).toBe(count);
+  }
   expected.bodies?.forEach((body, i) => {
     if (body !== null) expect(finals[i]?.body.toString('latin1')).toBe(body);
   });
   // Every intermediary error is an OperationOutcome that names its code.
   for (const r of finals) {
     const code = header(r, 'fhirmesh-error');
-    if (code === undefined || !r.complete) continue;
+    // A HEAD answer has the headers and no body.
+    if (code === undefined || !r.complete || (c.head && finals.length === 1)) continue;
     const outcome = JSON.parse(r.body.toString('utf8')) as { resourceType: string; issue: { details: { coding: { code: string }[] } }[] };
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue[0]?.details.coding[0]?.code).toBe(code);
@@ -113,6 +121,7 @@ async function runCase(c: CorpusCase): Promise<void> {
     }
   } else {
     // A pooled upstream socket left with stray bytes would hand them to the next request.
+    if (expected.settleMs !== undefined) await new Promise((resolve) => setTimeout(resolve, expected.settleMs));
     const follow = await rawExchange(port, [{ write: 'GET /raw/follow HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n' }]);
     const [answer] = parseResponses(follow.data);
     expect([answer?.status, answer?.body.toString('latin1')], 'follow-up through the same pool').toEqual([200, FOLLOW_UP_BODY]);

@@ -2,6 +2,7 @@
 // smuggling shapes, pipelining, half-close. A small strict response parser reads what came back.
 
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface RawResponse {
   status: number;
@@ -30,6 +31,8 @@ export interface RawExchange {
   /** True when the peer closed the connection (FIN or RST) within the wait. */
   closed: boolean;
   reset: boolean;
+  /** performance.now() when the first byte arrived (Infinity if none did). */
+  firstDataMs: number;
   socket: net.Socket;
 }
 
@@ -48,15 +51,17 @@ export function rawExchange(
     let closed = false;
     let reset = false;
     let settled = false;
+    let firstDataMs = Infinity;
     const socket = net.connect({ port, host: options.host ?? '127.0.0.1', allowHalfOpen: true });
     const finish = (): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ data: Buffer.concat(chunks), closed, reset, socket });
+      resolve({ data: Buffer.concat(chunks), closed, reset, firstDataMs, socket });
     };
     const timer = setTimeout(finish, options.timeoutMs ?? 3_000);
     socket.on('data', (chunk: Buffer) => {
+      if (chunks.length === 0) firstDataMs = performance.now();
       chunks.push(chunk);
       if (options.until?.(Buffer.concat(chunks)) === true) setImmediate(finish);
     });

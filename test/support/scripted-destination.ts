@@ -3,7 +3,7 @@
 
 import net from 'node:net';
 
-export type ScriptStep = { write: string } | { wait: number } | { close: true } | { reset: true };
+export type ScriptStep = { write: string } | { repeat: string; times: number } | { wait: number } | { close: true } | { reset: true };
 
 export interface ScriptedDestination {
   url: string;
@@ -82,6 +82,7 @@ async function run(socket: net.Socket, steps: readonly ScriptStep[]): Promise<vo
   for (const step of steps) {
     if (socket.destroyed) return;
     if ('write' in step) socket.write(Buffer.from(step.write, 'latin1'));
+    else if ('repeat' in step) socket.write(Buffer.from(step.repeat.repeat(step.times), 'latin1'));
     else if ('wait' in step) await new Promise((r) => setTimeout(r, step.wait));
     else if ('close' in step) {
       socket.end();

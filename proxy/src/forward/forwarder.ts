@@ -218,6 +218,8 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
       headers: options.headers,
       setHost: false,
     });
+    // Node drops response header fields past 2000 silently; the head's size (16 KiB) is the limit.
+    upstream.maxHeadersCount = 0;
 
     const fail = (code: ProxyErrorCode, message: string, cause: unknown): void => {
       if (timer !== undefined) clearTimeout(timer);
@@ -280,10 +282,23 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
         response.resume();
         return;
       }
-      // RFC 9112 6.1: Transfer-Encoding on HTTP/1.0 means the framing cannot be trusted.
-      if (response.httpVersion === '1.0' && response.headers['transfer-encoding'] !== undefined) {
-        fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop answered HTTP/1.0 with Transfer-Encoding, whose framing cannot be trusted', undefined);
+      if (response.httpVersionMajor !== 1) {
+        fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', `the next hop answered HTTP/${response.httpVersion} on an HTTP/1.1 connection`, undefined);
         return;
+      }
+      const transferEncoding = response.headers['transfer-encoding'];
+      if (transferEncoding !== undefined) {
+        // RFC 9112 6.1: Transfer-Encoding on HTTP/1.0 means the framing cannot be trusted.
+        if (response.httpVersion === '1.0') {
+          fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop answered HTTP/1.0 with Transfer-Encoding, whose framing cannot be trusted', undefined);
+          return;
+        }
+        // Transfer codings are per hop and only chunked is undone here: relaying gzip-coded bytes
+        // as if they were the body would hand the originator something else.
+        if (transferEncoding.trim().toLowerCase() !== 'chunked') {
+          fail('FHIRMESH_UPSTREAM_BAD_RESPONSE', 'the next hop used a transfer coding other than chunked, which this intermediary does not decode', undefined);
+          return;
+        }
       }
       settled = true;
       resolve({ upstream, response });

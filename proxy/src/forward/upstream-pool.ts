@@ -3,6 +3,7 @@
 
 import { http, https } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { CompiledBackend } from '../../../api/index.ts';
 
 export interface ParsedBackend {
@@ -83,7 +84,39 @@ export class UpstreamPool {
   }
 }
 
+/**
+ * An idle pooled socket must stay silent: a byte arriving between exchanges is a response nobody
+ * asked for (a destination desynchronised, or a second answer sent late), and the next request
+ * on that socket would read it as its own. Such a socket is destroyed instead of reused.
+ */
+function guardIdleSockets<T extends Http.Agent>(agent: T): T {
+  const keep = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean;
+  const reuse = agent.reuseSocket.bind(agent);
+  Object.assign(agent, {
+    keepSocketAlive(socket: Duplex): boolean {
+      if (socket.readableLength > 0) return false;
+      socket.on('data', destroyOnIdleData);
+      // Paused, the bytes would wait in the buffer for the next request's parser.
+      socket.resume();
+      return keep(socket);
+    },
+    reuseSocket(socket: Duplex, request: Http.ClientRequest): void {
+      socket.off('data', destroyOnIdleData);
+      reuse(socket, request);
+    },
+  });
+  return agent;
+}
+
+function destroyOnIdleData(this: Duplex): void {
+  this.destroy();
+}
+
 function createAgent(backend: CompiledBackend, parsed: ParsedBackend): Http.Agent {
+  return guardIdleSockets(createPlainAgent(backend, parsed));
+}
+
+function createPlainAgent(backend: CompiledBackend, parsed: ParsedBackend): Http.Agent {
   const common = {
     keepAlive: true,
     maxSockets: MAX_SOCKETS_PER_BACKEND,

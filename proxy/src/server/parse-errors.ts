@@ -29,7 +29,8 @@ export function parseErrorOutcome(err: NodeJS.ErrnoException & { rawPacket?: Buf
     }
     return { code: 'FHIRMESH_HEADERS_TOO_LARGE', status: 431, message: `the request line and headers are larger than this intermediary accepts (${limits.maxHeaderBytes} bytes)` };
   }
-  if (raw.startsWith(H2_PREFACE) || code === 'HPE_INVALID_VERSION') {
+  // A well-formed version this proxy does not speak is 505; a malformed one is a bad request.
+  if (raw.startsWith(H2_PREFACE) || (code === 'HPE_INVALID_VERSION' && /^[A-Z]+ \S+ HTTP\/\d\.\d\r?\n/.test(raw))) {
     return { code: 'FHIRMESH_VERSION_NOT_SUPPORTED', status: 505, message: 'only HTTP/1.1 (and 1.0) is served on this listener; HTTP/2 needs TLS with ALPN, which this listener does not offer' };
   }
   // The parser's code (HPE_INVALID_HEADER_TOKEN, ...) names the rule broken and carries no data.

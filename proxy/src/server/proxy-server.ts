@@ -86,6 +86,8 @@ export class ProxyServer {
         headersTimeout: this.#limits.headersTimeoutMs,
         keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
         maxHeaderSize: this.#limits.maxHeaderBytes,
+        // How often Node looks for connections past headersTimeout (its default is 30 s).
+        connectionsCheckingInterval: Math.min(1_000, this.#limits.headersTimeoutMs),
         // A missing Host is answered by parseRequestTarget, with an OperationOutcome.
         requireHostHeader: false,
       },
@@ -103,7 +105,14 @@ export class ProxyServer {
     // Node drops header fields past maxHeadersCount silently, which would forward a different
     // request; count them all here and refuse past the limit instead.
     this.server.maxHeadersCount = 0;
+    // A client that half-closes after its request (`printf ... | nc`) still gets its answer:
+    // Node's http.Server has had this (untyped) switch since 0.x; off, it drops such requests.
+    (this.server as Http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => this.#onClientError(err, socket));
+    // Expect other than 100-continue (RFC 9110 10.1.1): refused with an OperationOutcome, not Node's bare 417.
+    this.server.on('checkExpectation', (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      this.#answer(req, res, new ProxyError('FHIRMESH_EXPECTATION_FAILED', 'this intermediary meets only `Expect: 100-continue`; remove the Expect header'), true);
+    });
     // CONNECT asks for a tunnel, which an intermediary of FHIR REST interactions never opens.
     this.server.on('connect', (_req: Http.IncomingMessage, socket: Socket) => {
       this.#writeRaw(socket, this.#render('FHIRMESH_NOT_IMPLEMENTED', 'CONNECT (a tunnel) is not a FHIR interaction; send the request itself'));

@@ -30,6 +30,12 @@ export interface CorpusCase {
     complete?: boolean;
     /** Exactly the requests the recording destination must see (client side). */
     destination?: ExpectedRequest[];
+    /** The last final response carries this many fields of this name. */
+    headerCount?: { name: string; count: number };
+    /** Destination side: wait this long before the follow-up, so late bytes land on an idle socket. */
+    settleMs?: number;
+    /** The first response must arrive within this many ms of sending. */
+    maxMs?: number;
     /** The destination saw a request begin and be cut off (its parser reports the early end). */
     destinationCut?: boolean;
     /** Bodies the originator must receive, by response index (latin1). */
@@ -40,9 +46,12 @@ export interface CorpusCase {
   timeoutMs?: number;
 }
 
+/** A matrix value, or `{ name, value }` where `{key}` takes the value and `{keyName}` the name. */
+type MatrixValue = string | number | { name: string; value: string };
+
 interface RawCase {
   name: string;
-  matrix?: Record<string, (string | number)[]>;
+  matrix?: Record<string, MatrixValue[]>;
   send?: string | SendStep[];
   script?: string | ScriptStep[];
   expect: CorpusCase['expect'] & { destination?: (string | ExpectedRequest)[] };
@@ -91,17 +100,21 @@ export function loadCorpus(dir: string): CorpusCase[] {
   return out;
 }
 
-function expand(matrix: Record<string, (string | number)[]>): Record<string, string>[] {
+function expand(matrix: Record<string, MatrixValue[]>): Record<string, string>[] {
   let rows: Record<string, string>[] = [{}];
   for (const [key, values] of Object.entries(matrix)) {
-    rows = rows.flatMap((row) => values.map((v) => ({ ...row, [key]: String(v) })));
+    rows = rows.flatMap((row) =>
+      values.map((v) => (typeof v === 'object' ? { ...row, [key]: v.value, [`${key}Name`]: v.name } : { ...row, [key]: String(v) })),
+    );
   }
   return rows;
 }
 
 function substitute<T>(value: T, vars: Record<string, string>): T {
   if (typeof value === 'string') {
-    const replaced = value.replace(/\{([a-z][a-zA-Z0-9]*)\}/g, (all, key: string) => vars[key] ?? all);
+    // Twice: a matrix value may itself hold a placeholder (`{script}` inside `{req}`).
+    const once = (text: string): string => text.replace(/\{([a-z][a-zA-Z0-9]*)\}/g, (all, key: string) => vars[key] ?? all);
+    const replaced = once(once(value));
     // A whole-value placeholder for a number (`status: "{status}"`) becomes the number.
     return (/^\{[a-z][a-zA-Z0-9]*\}$/.test(value) && /^\d+$/.test(replaced) ? Number(replaced) : replaced) as T;
   }
