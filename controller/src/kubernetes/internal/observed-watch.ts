@@ -13,9 +13,9 @@ export interface WatchObserver {
 export interface ObservedWatchOptions {
   /**
    * No byte for this long and client-node aborts the watch as a TimeoutError and reconnects at once
-   * from its resourceVersion: the cure for half-open connections (#596, #958), one request each time.
-   * 2.0.0 aborted every watch after 30 s even when healthy (#3020); 2.0.1 (installed) makes the 30 s
-   * an inactivity timer (#3022). Bookmarks keep a watch busy only while its collection changes, so
+   * from its resourceVersion: the cure for half-open connections (kubernetes-client/javascript#596, #958), one request each
+   * time. 2.0.0 aborted every watch after 30 s even when healthy (#3020); 2.0.1 (installed) makes the
+   * 30 s an inactivity timer (#3022). Bookmarks keep a watch busy only while its collection changes, so
    * a quiet watch is cut at every timeout: 90 s costs a third of the requests of 30 s.
    */
   inactivityTimeoutMs: number;
@@ -43,7 +43,7 @@ export class ObservedWatch extends Watch {
   ): Promise<AbortController> {
     const observer = this.#observer;
     // ListWatch passes its async watchHandler and doneHandler: a throw in either (a bug, or an event
-    // handler of ours that threw) would be an unhandled rejection, fatal on Node >= 15 (notes §6.2).
+    // handler of ours that threw) would be an unhandled rejection, fatal on Node >= 15.
     const guardedCallback = (phase: string, object: unknown, raw?: unknown): void => {
       try {
         observer.line(phase, object);
@@ -64,7 +64,7 @@ export class ObservedWatch extends Watch {
     const params = {
       ...queryParams,
       // ListWatch sends neither: without bookmarks the resourceVersion it resumes from can fall out
-      // of the watch cache's window, and the reconnect costs a 410 and a full relist (notes §6).
+      // of the watch cache's window, and the reconnect costs a 410 and a full relist.
       allowWatchBookmarks: true,
       timeoutSeconds: this.#serverTimeoutSeconds(),
     };
