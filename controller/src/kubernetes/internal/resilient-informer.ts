@@ -14,10 +14,11 @@ import { ObservedWatch } from './observed-watch.ts';
 export interface InformerTiming {
   /**
    * No watch line (event or bookmark) and no successful list for this long: the watch is taken for
-   * stalled and the informer restarts with a fresh list (kubernetes-client/javascript#596, #958). The apiserver sends a bookmark
-   * only once its watch cache's resourceVersion has moved past the watch's (seen on v1.37: none in
-   * 90 s on a quiet collection), which etcd's progress notifications guarantee every 10 minutes by
-   * default; a shorter timeout would relist quiet collections (all Secrets, say) for nothing.
+   * stalled and the informer restarts with a fresh list (kubernetes-client/javascript#596, #958). The
+   * apiserver sends a bookmark only once its watch cache's resourceVersion has moved past the watch's
+   * (seen on v1.37: none in 90 s on a quiet collection), which etcd's progress notifications
+   * guarantee every 10 minutes by default; a shorter timeout would relist quiet collections (all
+   * Secrets, say) for nothing.
    */
   stallTimeoutMs: number;
   /** client-node's inactivity abort (see ObservedWatch); it reconnects from the last resourceVersion. */
@@ -187,6 +188,7 @@ export class ResilientInformer<T> {
           if (phase === 'ERROR') this.#watchErrorEvent(object);
         },
         internalFailure: (err) => this.#options.logger.log('error', 'informer callback failed; restarting it', { resource: this.resource, error: String(err) }),
+        live: () => run === this.#run && this.#state === 'running',
       },
       {
         inactivityTimeoutMs: this.#timing.watchInactivityTimeoutMs,
