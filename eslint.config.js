@@ -1,5 +1,5 @@
-// Lint rules that carry the STYLE.md habits: no floating promises, no `export *`,
-// and the proxy never imports controller code or the Kubernetes client.
+// Lint rules that carry the code's habits: no floating promises, no `export *`; the proxy never
+// imports controller code or the Kubernetes client; runtime/ (shared by both) imports neither either.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -29,8 +29,25 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/controller/**'], message: 'The proxy must not import controller code; share only api/.' },
+            { group: ['**/controller/**'], message: 'The proxy must not import controller code; share api/ (the contract) and runtime/ (logger, admin, listen, process life).' },
             { group: ['@kubernetes/*'], message: 'The proxy must not depend on the Kubernetes client.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Both processes import runtime/, so it must pull in nothing the proxy may not: no controller
+    // code, no Kubernetes client, no gRPC; nor api/ (which imports runtime/) or the proxy.
+    files: ['runtime/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/controller/**', '**/proxy/**', '**/api/**'], message: 'runtime/ is shared by the proxy and the controller: it imports neither, nor api/.' },
+            { group: ['@kubernetes/*'], message: 'runtime/ must not pull the Kubernetes client into the proxy.' },
+            { group: ['@grpc/*'], message: 'runtime/ must not pull gRPC (the controller\'s server) into the proxy.' },
           ],
         },
       ],

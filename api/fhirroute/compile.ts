@@ -1,8 +1,10 @@
 // Turns FhirRoutes into the route table proxies run: validate, resolve references, settle conflicting
 // claims (oldest wins), apply defaults and scope. Pure: every outside fact arrives through RefResolver.
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../runtime/index.ts';
 import { parseDurationMs } from './duration.ts';
 import { DEFAULT_NAMESPACE } from './manifests.ts';
+import { backendsOf, isExportedTo } from './route-references.ts';
 import {
   DEFAULTS,
   INTERACTION_GROUPS,
@@ -208,28 +210,10 @@ function olderFirst(a: Entry, b: Entry): number {
 
 // ---- references ----
 
-interface LocatedBackend {
-  path: string;
-  backend: BackendSpec | undefined;
-}
-
-function backendsOf(route: FhirRoute): LocatedBackend[] {
-  // Invalid routes come here too: read defensively, whatever shape they have.
-  const spec: Partial<FhirRoute['spec']> | undefined = route.spec;
-  const rules: unknown = spec?.rules;
-  return [
-    { path: 'spec.backend', backend: spec?.backend },
-    ...(Array.isArray(rules) ? (rules as Partial<RuleSpec>[]) : []).map((rule, index) => ({
-      path: `spec.rules[${index}].backend`,
-      backend: rule?.backend,
-    })),
-  ];
-}
-
 /** Checks the backend's Service and fetches its TLS material; misses go to `failures`. */
 function resolveBackendRefs(
   namespace: string,
-  backend: BackendSpec | undefined,
+  backend: Partial<BackendSpec> | undefined,
   path: string,
   refs: RefResolver,
   failures: RefFailure[],
@@ -361,25 +345,9 @@ function durationMs(text: string | undefined, fallbackMs: number): number {
   return (text === undefined ? undefined : parseDurationMs(text)) ?? fallbackMs;
 }
 
-function isExportedTo(route: CompiledRoute, namespace: string): boolean {
-  return route.exportTo.includes('*') || route.exportTo.includes(namespace);
-}
-
 /** A short hash of the routes in canonical JSON, so an unchanged table keeps its version. */
 function contentVersion(routes: readonly CompiledRoute[]): string {
   return createHash('sha256').update(canonicalJson(routes)).digest('hex').slice(0, 16);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const fields = value as Record<string, unknown>;
-    const keys = Object.keys(fields)
-      .filter((key) => fields[key] !== undefined)
-      .sort(compareText);
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(fields[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function compareText(a: string, b: string): number {

@@ -51,3 +51,4 @@ export {
   type ResolvedRefsReason,
   type RouteResult,
 } from './compile.ts';
+export { backendsOf, exportScopeOf, isExportedTo, referencesOf, type LocatedBackend, type RouteReferences } from './route-references.ts';

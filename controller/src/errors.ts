@@ -20,8 +20,6 @@ export const CONTROLLER_ERROR_CODES = [
   'FHIRMESH_SHUTTING_DOWN',
   /** The route source cannot be read at start-up (missing directory, no cluster access). */
   'FHIRMESH_SOURCE_UNREADABLE',
-  /** The requested mode is not built into this controller (Kubernetes mode, for now). */
-  'FHIRMESH_MODE_UNAVAILABLE',
   /** The gRPC serving certificate or key (--grpc-tls-cert/--grpc-tls-key) cannot be read or do not match. */
   'FHIRMESH_TLS_UNUSABLE',
   'FHIRMESH_INTERNAL',

@@ -1,27 +1,14 @@
-// Wires one controller together (source → snapshot store → discovery server, status reconciler,
-// admin listener) for main.ts and for tests that run it in-process; returns a handle to stop it.
+// Runs one controller in the mode createMode() built: source → snapshot store → discovery server,
+// desired statuses and their reconciler, admin listener. main.ts and the tests start it the same way.
 
-import type http from 'node:http';
-import os from 'node:os';
-import { createAdminServer } from './admin/index.ts';
+import { addressText, closeServer, createAdminServer, listen, listenFailure } from '../../runtime/index.ts';
 import type { ControllerConfig } from './config/flags.ts';
-import { ConvergenceTracker, DiscoveryServer, ProxyRegistry, ServingCertificate, SnapshotStore, trustIdentityClaims, type Authenticator } from './discovery/index.ts';
-import { loadKubernetesMode } from './kubernetes-seam.ts';
-import { DirectorySource, type RouteSource } from './sources/index.ts';
-import { MemoryStatusSink, StatusReconciler, type StatusSink } from './status/index.ts';
-import { createLogger, type Logger } from './telemetry/logger.ts';
-import { ControllerMetrics, type SyncState } from './telemetry/metrics.ts';
+import type { ControllerMode } from './controller-mode.ts';
+import { ConvergenceTracker, DiscoveryServer, ProxyRegistry, ServingCertificate, SnapshotStore, trustIdentityClaims } from './discovery/index.ts';
+import { DesiredStatuses, StatusReconciler, viewsOfRecords } from './status/index.ts';
+import type { ControllerMetrics } from './telemetry/metrics.ts';
 
-export interface ControllerDeps {
-  logger?: Logger;
-  metrics?: ControllerMetrics;
-  /** Replaces the source the config names (tests: a source whose first read they control). */
-  source?: RouteSource;
-  statusSink?: StatusSink;
-  authenticate?: Authenticator;
-  controllerId?: string;
-  /** Directory source timing, for tests. */
-  directoryWatch?: { debounceMs?: number; pollMs?: number };
+export interface StartOptions {
   /** How often --grpc-tls-cert/--grpc-tls-key are read again; default 10 s. */
   tlsReloadIntervalMs?: number;
 }
@@ -34,83 +21,69 @@ export interface RunningController {
   ready: Promise<void>;
   store: SnapshotStore;
   registry: ProxyRegistry;
-  server: DiscoveryServer;
-  reconciler: StatusReconciler;
-  statusSink: StatusSink;
+  /** Every route's desired status: what is written, shown on /debug/status and counted in metrics. */
+  statuses: DesiredStatuses;
   metrics: ControllerMetrics;
-  /** Streams closed with UNAVAILABLE, listeners closed, source stopped. */
+  /** Streams closed with UNAVAILABLE, listeners closed, the mode stopped. */
   shutdown(): Promise<void>;
 }
 
-export async function startController(config: ControllerConfig, deps: ControllerDeps = {}): Promise<RunningController> {
-  const logger = deps.logger ?? createLogger({ level: config.logLevel, component: 'controller' });
-  const metrics = deps.metrics ?? new ControllerMetrics();
-  const controllerId = deps.controllerId ?? os.hostname();
+export async function startController(config: ControllerConfig, mode: ControllerMode, options: StartOptions = {}): Promise<RunningController> {
+  const { source, logger, metrics, controllerId, authenticate } = mode;
   // First: a certificate that cannot serve stops the start before anything listens or reads.
   const servingCertificate =
     config.grpcTls === undefined
       ? undefined
-      : ServingCertificate.load(config.grpcTls, { logger, ...(deps.tlsReloadIntervalMs === undefined ? {} : { reloadIntervalMs: deps.tlsReloadIntervalMs }) });
-
-  let source: RouteSource;
-  let statusSink: StatusSink = deps.statusSink ?? new MemoryStatusSink();
-  let authenticate: Authenticator = deps.authenticate ?? trustIdentityClaims;
-  if (deps.source !== undefined) {
-    source = deps.source;
-  } else if (config.source.kind === 'directory') {
-    source = new DirectorySource({
-      dir: config.source.routesDir,
-      ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
-      logger,
-      onRefused: () => metrics.reconcileFailed('source'),
-      ...deps.directoryWatch,
-    });
-  } else {
-    const mode = await loadKubernetesMode({
-      ...(config.source.kubeconfig === undefined ? {} : { kubeconfig: config.source.kubeconfig }),
-      ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
-      logger,
-      metrics,
-    });
-    source = mode.source;
-    statusSink = deps.statusSink ?? mode.statusSink;
-    authenticate = deps.authenticate ?? mode.authenticate ?? trustIdentityClaims;
-  }
+      : ServingCertificate.load(config.grpcTls, { logger, ...(options.tlsReloadIntervalMs === undefined ? {} : { reloadIntervalMs: options.tlsReloadIntervalMs }) });
 
   const store = new SnapshotStore({ source, batchWindowMs: config.batchWindowMs, logger, metrics });
   const registry = new ProxyRegistry();
-  new ConvergenceTracker(store, registry, metrics);
-  metrics.countProxiesWith(() => {
-    const counts: Record<SyncState, number> = { SYNCED: 0, STALE: 0, NACKED: 0 };
-    const translation = store.current;
-    for (const proxy of registry.list()) counts[proxy.syncState(translation?.snapshotFor(proxy.namespace).version ?? '')]++;
-    return counts;
+  const statuses = new DesiredStatuses({
+    translation: () => store.current,
+    proxyViews: () => [viewsOfRecords(registry.list()), ...(mode.remoteProxyViews?.() ?? [])],
+    ...(mode.storedStatus === undefined ? {} : { stored: (key: string) => mode.storedStatus?.(key) }),
   });
   const reconciler = new StatusReconciler({
-    sink: statusSink,
-    translation: () => store.current,
-    proxies: () => registry.list(),
+    statuses,
+    ...(mode.statusSink === undefined ? {} : { sink: mode.statusSink }),
     logger,
     metrics,
     delayMs: Math.max(config.batchWindowMs, 10),
   });
-  store.subscribe(() => reconciler.schedule());
-  registry.onChange(() => reconciler.schedule());
+  const convergence = new ConvergenceTracker({ translation: () => store.current, proxies: () => registry.list(), metrics });
+  // Handlers only schedule: convergence is checked and statuses are refreshed from current state.
+  store.subscribe((_translation, changeSeenAtMs) => {
+    convergence.translated(changeSeenAtMs);
+    reconciler.schedule();
+  });
+  registry.onChange(() => {
+    convergence.check();
+    reconciler.schedule();
+  });
+  mode.attach?.({ registry, store, statuses, reconciler });
 
   const server = new DiscoveryServer({ store, registry, authenticate, ackTimeoutMs: config.ackTimeoutMs, controllerId, metrics, logger });
+  metrics.countProxiesWith(() => server.syncStateCounts());
+  metrics.countRoutesWith(() => statuses.conditionCounts());
   let stopping = false;
+  const notReadyReason = (): string | undefined => (stopping ? 'shutting down' : store.isReady ? undefined : `routes not read yet from ${source.description}`);
   const admin = createAdminServer({
-    metrics,
-    notReadyReason: () => (stopping ? 'shutting down' : store.isReady ? undefined : `routes not read yet from ${source.description}`),
-    debugStatus: () => ({
-      controllerId,
-      ready: store.isReady && !stopping,
-      source: source.description,
-      version: store.current?.version ?? '',
-      routes: (statusSink instanceof MemoryStatusSink ? statusSink.entries() : reconciler.published()).map(([key, status]) => ({ key, status })),
-      proxies: server.proxyStatuses(),
-      ...(source instanceof DirectorySource ? { refusedFiles: source.refusedFiles() } : {}),
-    }),
+    metrics: metrics.registry,
+    readiness: () => {
+      const reason = notReadyReason();
+      return reason === undefined ? { ready: true, detail: 'ready' } : { ready: false, detail: `not ready: ${reason}` };
+    },
+    debug: {
+      '/debug/status': () => ({
+        controllerId,
+        ready: store.isReady && !stopping,
+        source: source.description,
+        version: store.current?.version ?? '',
+        routes: statuses.entries().map(([key, status]) => ({ key, status })),
+        proxies: server.proxyStatuses(),
+        ...mode.debugStatus?.(),
+      }),
+    },
   });
 
   let grpcBound: { host: string; port: number };
@@ -128,8 +101,8 @@ export async function startController(config: ControllerConfig, deps: Controller
     admin.close();
     throw err;
   }
-  const grpcAddress = `${hostForUrl(grpcBound.host)}:${grpcBound.port}`;
-  const adminUrl = `http://${hostForUrl(adminBound.host)}:${adminBound.port}`;
+  const grpcAddress = addressText(grpcBound);
+  const adminUrl = `http://${addressText(adminBound)}`;
   const authenticated = authenticate !== trustIdentityClaims;
   if (!authenticated) {
     logger.log(
@@ -168,9 +141,7 @@ export async function startController(config: ControllerConfig, deps: Controller
     ready,
     store,
     registry,
-    server,
-    reconciler,
-    statusSink,
+    statuses,
     metrics,
     async shutdown() {
       if (stopping) return;
@@ -180,40 +151,8 @@ export async function startController(config: ControllerConfig, deps: Controller
       await server.shutdown();
       servingCertificate?.close();
       await source.stop();
-      admin.closeAllConnections();
-      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await closeServer(admin);
       logger.log('info', 'controller stopped');
     },
   };
-}
-
-function listen(server: http.Server, host: string, port: number): Promise<{ host: string; port: number }> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      if (address === null || typeof address === 'string') reject(new Error('listener has no TCP address'));
-      else resolve({ host: address.address, port: address.port });
-    });
-  });
-}
-
-/** Names the address and the flag that set it: a bare EADDRINUSE does not say which listener. */
-function listenFailure(flag: string, address: { host: string; port: number }, err: unknown): Error {
-  const text = String((err as Error).message ?? err);
-  const code = (err as NodeJS.ErrnoException).code ?? /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(text)?.[1];
-  const why =
-    code === 'EADDRINUSE'
-      ? 'the address is already in use; stop what holds it or choose another port'
-      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
-        ? 'no such local address; use an address of this host, e.g. 0.0.0.0 or 127.0.0.1'
-        : code === 'EACCES'
-          ? 'permission denied; ports below 1024 need privileges, choose a higher port'
-          : text;
-  return new Error(`cannot listen on ${hostForUrl(address.host)}:${address.port} (${flag}): ${why}`, { cause: err });
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

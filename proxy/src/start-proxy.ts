@@ -1,7 +1,7 @@
 // Wires one proxy together (table from a routes file, forwarder, listeners, reload) for main.ts
 // and for tests that run it in-process; returns a handle that shuts it down gracefully.
 
-import type http from 'node:http';
+import { addressText, closeServer, listen, listenFailure } from '../../runtime/index.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { ProxyConfig } from './config/flags.ts';
 import { Forwarder } from './forward/forwarder.ts';
@@ -67,8 +67,8 @@ export async function startProxy(
     pool.destroy();
     throw err;
   }
-  const url = `http://${hostForUrl(bound.host)}:${bound.port}`;
-  const adminUrl = `http://${hostForUrl(adminBound.host)}:${adminBound.port}`;
+  const url = `http://${addressText(bound)}`;
+  const adminUrl = `http://${addressText(adminBound)}`;
   logger.log('info', 'proxy listening', { url, adminUrl, intermediaryId: config.intermediaryId });
 
   return {
@@ -80,40 +80,9 @@ export async function startProxy(
       source.close();
       const cut = await proxy.shutdown(graceMs);
       pool.destroy();
-      admin.closeAllConnections();
-      await new Promise<void>((resolve) => admin.close(() => resolve()));
+      await closeServer(admin);
       logger.log('info', 'proxy stopped', { cutRequests: cut });
       return cut;
     },
   };
-}
-
-function listen(server: http.Server, host: string, port: number): Promise<{ host: string; port: number }> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      if (address === null || typeof address === 'string') reject(new Error('listener has no TCP address'));
-      else resolve({ host: address.address, port: address.port });
-    });
-  });
-}
-
-/** Names the address and the flag that set it: a bare EADDRINUSE does not say which listener. */
-function listenFailure(flag: string, address: { host: string; port: number }, err: unknown): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  const why =
-    code === 'EADDRINUSE'
-      ? 'the address is already in use; stop what holds it or choose another port'
-      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-        ? 'no such local address; use an address of this host, e.g. 0.0.0.0 or 127.0.0.1'
-        : code === 'EACCES'
-          ? 'permission denied; ports below 1024 need privileges, choose a higher port'
-          : String(err);
-  return new Error(`cannot listen on ${hostForUrl(address.host)}:${address.port} (${flag}): ${why}${code === undefined ? '' : ` (${code})`}`, { cause: err });
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

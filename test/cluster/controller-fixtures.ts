@@ -11,8 +11,9 @@ import { Agent, fetch } from 'undici';
 import { afterAll } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { FhirRoute, FhirRouteSpec } from '../../api/index.ts';
-import { ControllerMetrics, createLogger, startController, type ControllerConfig, type LogLevel, type RunningController } from '../../controller/src/index.ts';
-import { createKubernetesMode, type KubernetesModeHandle, type KubernetesTuning } from '../../controller/src/kubernetes/index.ts';
+import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
+import { KubernetesMode, type KubernetesTuning } from '../../controller/src/kubernetes/internal/kubernetes-mode.ts';
+import { createLogger, type LogLevel } from '../../runtime/index.ts';
 import type { ControllerTls } from '../support/fake-proxy.ts';
 import { makeTestPki, type TestPki } from '../support/tls.ts';
 import { KubeHttpError, type KubeHttp, type KubeObject } from './kube-http.ts';
@@ -305,7 +306,8 @@ export async function startControllerProcess(args: string[], env: NodeJS.Process
 
 export interface InProcessController {
   controller: RunningController;
-  mode: KubernetesModeHandle;
+  /** The mode createMode built, with its parts (informers, queue, client) as fields. */
+  mode: KubernetesMode;
   metrics: ControllerMetrics;
   stop(): Promise<void>;
 }
@@ -323,25 +325,27 @@ export function kubeConfigOf(server: string, token: string, caPem?: string): Kub
 }
 
 /**
- * The controller in this process, Kubernetes mode wired as main.ts wires it, with informer timing
- * a test can shorten (a process takes no such flags). Watches one namespace. Its gRPC listener is
- * plaintext and trusts proxies' claims: these tests are about watches, not about who connects.
+ * The controller in this process, started as main.ts starts it (createMode, then startController),
+ * with informer timing a test can shorten (a process takes no such flags). Watches one namespace.
+ * Its gRPC listener is plaintext (--insecure-grpc): these tests are about watches, not about who
+ * connects, and connect no proxy.
  */
 export async function startInProcessController(options: { kubeConfig: KubeConfig; namespace: string; tuning?: KubernetesTuning; logLevel?: LogLevel }): Promise<InProcessController> {
   const logger = createLogger({ level: options.logLevel ?? (process.env['FHIRMESH_TEST_LOGS'] === '1' ? 'debug' : 'error'), component: 'controller' });
   const metrics = new ControllerMetrics({ defaultMetrics: false });
-  const mode = await createKubernetesMode({ namespace: options.namespace, replicaId: 'in-process', logger, metrics, tuning: { ...options.tuning, kubeConfig: options.kubeConfig } });
   const config: ControllerConfig = {
     source: { kind: 'kubernetes', replicaId: 'in-process' },
     grpcListen: { host: '127.0.0.1', port: 0 },
+    insecureGrpc: true,
     adminListen: { host: '127.0.0.1', port: 0 },
     namespace: options.namespace,
     batchWindowMs: 20,
     ackTimeoutMs: 5_000,
     logLevel: 'error',
   };
-  const controller = await startController(config, { source: mode.source, statusSink: mode.statusSink, logger, metrics, controllerId: 'in-process' });
-  mode.attach?.({ registry: controller.registry, store: controller.store });
+  const mode = await createMode(config, { logger, metrics, kubernetes: { ...options.tuning, kubeConfig: options.kubeConfig } });
+  if (!(mode instanceof KubernetesMode)) throw new Error('createMode did not build Kubernetes mode for a kubernetes source');
+  const controller = await startController(config, mode);
   await controller.ready;
   return { controller, mode, metrics, stop: () => controller.shutdown() };
 }

@@ -40,9 +40,9 @@ describe('informers behind a faulty connection to the apiserver', () => {
     await expect.poll(() => proxy.openWatches).toBe(3);
     return running;
   };
-  const routesInformer = (): InProcessController['mode']['internals']['routes'] => {
+  const routesInformer = (): InProcessController['mode']['routes'] => {
     if (running === undefined) throw new Error('not started');
-    return running.mode.internals.routes;
+    return running.mode.routes;
   };
 
   beforeAll(async () => {

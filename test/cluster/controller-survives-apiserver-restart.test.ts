@@ -50,7 +50,7 @@ describe('controller across a kube-apiserver restart', () => {
     let kube = new KubeHttp(plane.connection);
     await waitForCondition(kube, ns, 'before', { type: 'Accepted', status: 'True' });
     await kube.close();
-    const restartsBefore = running.mode.internals.routes.stats().restarts;
+    const restartsBefore = running.mode.routes.stats().restarts;
 
     const restartedAt = performance.now();
     await plane.restartApiserver({ signal: 'SIGKILL', downtimeMs: 1_000 });
@@ -64,7 +64,7 @@ describe('controller across a kube-apiserver restart', () => {
     } finally {
       await kube.close();
     }
-    expect(running.mode.internals.routes.stats().restarts).toBeGreaterThan(restartsBefore);
+    expect(running.mode.routes.stats().restarts).toBeGreaterThan(restartsBefore);
     expect(running.mode.source.state().routes.map((route) => route.metadata.name).sort()).toEqual(['after', 'before']);
   });
 });

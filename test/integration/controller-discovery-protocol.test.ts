@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RouteSource, SourceState } from '../../controller/src/sources/index.ts';
-import { ControllerMetrics, silentLogger, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
-import type { MemoryStatusSink } from '../../controller/src/status/index.ts';
+import type { RouteWatcher, SourceState } from '../../controller/src/sources/index.ts';
+import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
+import { silentLogger } from '../../runtime/index.ts';
 import { connectFakeProxy, getProxyStatus, tableAsJson, type FakeProxy, type FakeProxyOptions } from '../support/fake-proxy.ts';
 
 interface RouteOptions {
@@ -63,18 +63,15 @@ function config(overrides: Partial<ControllerConfig> = {}): ControllerConfig {
   };
 }
 
-async function harness(files: Record<string, string>, overrides: Partial<ControllerConfig> = {}, source?: RouteSource): Promise<Harness> {
+async function harness(files: Record<string, string>, overrides: Partial<ControllerConfig> = {}, source?: RouteWatcher): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-ctl-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   for (const [file, yaml] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), yaml);
   const metrics = new ControllerMetrics({ defaultMetrics: false });
-  const controller = await startController(config({ source: { kind: 'directory', routesDir: dir }, ...overrides }), {
-    logger: silentLogger(),
-    metrics,
-    directoryWatch: { debounceMs: 10, pollMs: 150 },
-    controllerId: 'ctl-test',
-    ...(source === undefined ? {} : { source }),
-  });
+  const controllerConfig = config({ source: { kind: 'directory', routesDir: dir }, ...overrides });
+  const mode = await createMode(controllerConfig, { logger: silentLogger(), metrics, directoryWatch: { debounceMs: 10, pollMs: 150 } });
+  // The binary's mode, with a source the test controls when it gives one.
+  const controller = await startController(controllerConfig, { ...mode, controllerId: 'ctl-test', ...(source === undefined ? {} : { source }) });
   cleanups.push(() => controller.shutdown());
   if (source === undefined) await controller.ready;
   let writes = 0;
@@ -171,7 +168,7 @@ describe('first answer', () => {
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const { parseRouteManifests } = await import('../../api/index.ts');
     const state: SourceState = { routes: parseRouteManifests(routeYaml('acme'), 'x').routes, refs: { file: () => undefined, secret: () => undefined, service: () => undefined } };
-    const slowSource: RouteSource = {
+    const slowSource: RouteWatcher = {
       description: 'gated test source',
       start: () => gate,
       state: () => state,
@@ -333,15 +330,15 @@ describe('NACK', () => {
       });
     });
     await eventually(() => {
-      const sink = h.controller.statusSink as MemoryStatusSink;
-      expect(sink.get('payers/beta')?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({
+      const statuses = h.controller.statuses;
+      expect(statuses.desiredStatus('payers/beta')?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({
         status: 'False',
         reason: 'Nacked',
         message: `proxy gw-1 (payers) refused version ${delta.versionInfo}: route beta: cannot load its CA; 0 of 1 proxies in scope run generation 2`,
         observedGeneration: 2,
       });
       // acme did not change: the proxy still runs it.
-      expect(sink.get('payers/acme')?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'True', reason: 'Programmed' });
+      expect(statuses.desiredStatus('payers/acme')?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'True', reason: 'Programmed' });
     });
     expect(await h.counter('fhirmesh_controller_nacks_total')).toBe(1);
     // Polls rescan the directory; nothing changed, so the refused version is not sent again.

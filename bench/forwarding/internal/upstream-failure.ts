@@ -1,5 +1,5 @@
 // What every engine does when the upstream fails: 502 while nothing was sent yet, otherwise
-// abort the client connection (never a second status), as DESIGN.md's request path requires.
+// abort the client connection (never a second status), as the proxy's request path does (docs/architecture.md).
 import type { ServerResponse } from 'node:http';
 
 const BAD_GATEWAY_BODY = JSON.stringify({

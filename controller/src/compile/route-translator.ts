@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { encodeRoute } from '../../../api/discovery/index.ts';
 import { compileRoutes, scopeSnapshot, type CompiledRoute, type FhirRoute, type RouteResult, type RouteTableSnapshot } from '../../../api/index.ts';
-import type { SourceState } from '../sources/route-source.ts';
-import { canonicalJson } from '../internal/canonical-json.ts';
+import { canonicalJson } from '../../../runtime/index.ts';
+import type { SourceState } from '../sources/route-watcher.ts';
 import type { ScopedTable, TableEntry } from './scoped-table.ts';
 
 /**

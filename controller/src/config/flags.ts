@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
-import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
+import { LOG_LEVELS, type LogLevel } from '../../../runtime/index.ts';
 
 export type SourceConfig =
   | { kind: 'directory'; routesDir: string }
@@ -17,6 +17,8 @@ export type SourceConfig =
       /** Absent: no election, this replica writes status (one replica). */
       leaderElection?: LeaderElectionConfig;
     };
+
+export type KubernetesSourceConfig = Extract<SourceConfig, { kind: 'kubernetes' }>;
 
 export interface LeaderElectionConfig {
   leaseName: string;
@@ -44,6 +46,9 @@ export interface ControllerConfig {
 
 export class FlagError extends Error {}
 
+/** client-go's defaults, as written on the command line: the usage text and the parser both read them. */
+const LEADER_ELECTION_DEFAULTS = { leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } as const;
+
 export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | --kubeconfig FILE | in a cluster) [options]
 
   --routes-dir DIR          standalone: FhirRoute YAML files (*.yaml, *.yml), watched
@@ -60,9 +65,9 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --leader-elect            Kubernetes mode, several replicas: only the holder of a Lease writes status
   --lease-name NAME         the Lease of --leader-elect (default fhirmesh-controller)
   --lease-namespace NAME    its namespace (default: $POD_NAMESPACE, else the kubeconfig context's)
-  --leader-elect-lease-duration DURATION  followers take over a Lease not renewed for this long (default 15s)
-  --leader-elect-renew-deadline DURATION  the leader steps down when it cannot renew for this long (default 10s)
-  --leader-elect-retry-period DURATION    how often followers try for the Lease (default 2s)
+  --leader-elect-lease-duration DURATION  followers take over a Lease not renewed for this long (default ${LEADER_ELECTION_DEFAULTS.leaseDuration})
+  --leader-elect-renew-deadline DURATION  the leader steps down when it cannot renew for this long (default ${LEADER_ELECTION_DEFAULTS.renewDeadline})
+  --leader-elect-retry-period DURATION    how often followers try for the Lease (default ${LEADER_ELECTION_DEFAULTS.retryPeriod})
   --batch-window DURATION   changes this close together go out as one update (default 100ms)
   --ack-timeout DURATION    a proxy that answers no update within this is dropped (default 15s)
   --log-level LEVEL         debug | info | warn | error (default info)
@@ -203,11 +208,12 @@ function leaderElectionOf(values: Partial<Record<(typeof KUBERNETES_ONLY_FLAGS)[
   if (leaseNamespace !== undefined && !NAMESPACE.test(leaseNamespace)) {
     throw new FlagError(`--lease-namespace '${leaseNamespace}' must be a namespace name (lowercase letters, digits and '-', at most 63)`);
   }
-  const leaseDurationMs = duration('--leader-elect-lease-duration', String(values['leader-elect-lease-duration'] ?? '15s'), 1_000, 600_000);
-  const renewDeadlineMs = duration('--leader-elect-renew-deadline', String(values['leader-elect-renew-deadline'] ?? '10s'), 100, 600_000);
-  const retryPeriodMs = duration('--leader-elect-retry-period', String(values['leader-elect-retry-period'] ?? '2s'), 10, 600_000);
+  const leaseDurationMs = duration('--leader-elect-lease-duration', String(values['leader-elect-lease-duration'] ?? LEADER_ELECTION_DEFAULTS.leaseDuration), 1_000, 600_000);
+  const renewDeadlineMs = duration('--leader-elect-renew-deadline', String(values['leader-elect-renew-deadline'] ?? LEADER_ELECTION_DEFAULTS.renewDeadline), 100, 600_000);
+  const retryPeriodMs = duration('--leader-elect-retry-period', String(values['leader-elect-retry-period'] ?? LEADER_ELECTION_DEFAULTS.retryPeriod), 10, 600_000);
   if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
-    throw new FlagError('--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period (e.g. 15s, 10s, 2s)');
+    const { leaseDuration, renewDeadline, retryPeriod } = LEADER_ELECTION_DEFAULTS;
+    throw new FlagError(`--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period (e.g. ${leaseDuration}, ${renewDeadline}, ${retryPeriod})`);
   }
   return { leaderElection: { leaseName, ...(leaseNamespace === undefined ? {} : { leaseNamespace }), leaseDurationMs, renewDeadlineMs, retryPeriodMs } };
 }

@@ -3,31 +3,35 @@
 
 import type { Translation } from '../compile/index.ts';
 import type { ControllerMetrics } from '../telemetry/metrics.ts';
-import type { ProxyRegistry } from './proxy-registry.ts';
-import type { SnapshotStore } from './snapshot-store.ts';
+import type { ProxyRecord } from './proxy-registry.ts';
+
+export interface ConvergenceTrackerOptions {
+  translation: () => Translation | undefined;
+  proxies: () => readonly ProxyRecord[];
+  metrics: ControllerMetrics;
+  nowMs?: () => number;
+}
 
 export class ConvergenceTracker {
-  readonly #store: SnapshotStore;
-  readonly #registry: ProxyRegistry;
-  readonly #metrics: ControllerMetrics;
+  readonly #options: ConvergenceTrackerOptions;
   #pendingSinceMs: number | undefined;
 
-  constructor(store: SnapshotStore, registry: ProxyRegistry, metrics: ControllerMetrics) {
-    this.#store = store;
-    this.#registry = registry;
-    this.#metrics = metrics;
-    store.subscribe((_translation: Translation, changeSeenAtMs) => {
-      if (changeSeenAtMs !== undefined) this.#pendingSinceMs ??= changeSeenAtMs;
-      this.#check();
-    });
-    registry.onChange(() => this.#check());
+  constructor(options: ConvergenceTrackerOptions) {
+    this.#options = options;
   }
 
-  #check(): void {
+  /** A new translation is in force; `changeSeenAtMs` is when its first change was seen (undefined: none). */
+  translated(changeSeenAtMs: number | undefined): void {
+    if (changeSeenAtMs !== undefined) this.#pendingSinceMs ??= changeSeenAtMs;
+    this.check();
+  }
+
+  /** Observes the convergence time once every connected proxy has answered its target. */
+  check(): void {
     const since = this.#pendingSinceMs;
-    const translation = this.#store.current;
+    const translation = this.#options.translation();
     if (since === undefined || translation === undefined) return;
-    const proxies = this.#registry.list();
+    const proxies = this.#options.proxies();
     // A proxy that NACKed its target has answered too: nothing more happens until the next change
     // (rule 5), so waiting for its ACK would stop the metric for every proxy until someone fixes it.
     // Its refusal shows in the NACK metrics and status instead.
@@ -38,6 +42,10 @@ export class ConvergenceTracker {
     if (!settled) return;
     this.#pendingSinceMs = undefined;
     // With no proxy connected nothing converged: observing would record a time no proxy took.
-    if (proxies.length > 0) this.#metrics.converged((performance.now() - since) / 1000);
+    if (proxies.length > 0) this.#options.metrics.converged((this.#now() - since) / 1000);
+  }
+
+  #now(): number {
+    return (this.#options.nowMs ?? (() => performance.now()))();
   }
 }

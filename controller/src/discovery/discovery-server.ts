@@ -3,9 +3,9 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { discoveryProto, type DiscoveryRequest__Output, type ProxyStatus, type RouteDiscoveryHandlers } from '../../../api/discovery/index.ts';
+import { addressText, type Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { ControllerMetrics, SyncState } from '../telemetry/metrics.ts';
+import { SYNC_STATES, type ControllerMetrics, type SyncState } from '../telemetry/metrics.ts';
 import { toServiceError } from './grpc-errors.ts';
 import type { Authenticator, DiscoveryCall } from './identity.ts';
 import type { ProxyRegistry } from './proxy-registry.ts';
@@ -57,7 +57,7 @@ export class DiscoveryServer {
    * say otherwise (ServingCertificate.serverCredentials() for TLS).
    */
   listen(host: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<{ host: string; port: number }> {
-    const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const address = addressText({ host, port });
     return new Promise((resolve, reject) => {
       this.#server.bindAsync(address, credentials, (err, boundPort) => {
         if (err !== null) reject(err);
@@ -66,12 +66,15 @@ export class DiscoveryServer {
     });
   }
 
-  /** Every connected proxy, sorted by namespace then node id, as GetProxyStatus returns them. */
-  proxyStatuses(): ProxyStatus[] {
+  /**
+   * Every connected proxy, sorted by namespace then node id, with its sync state: what GetProxyStatus
+   * (and so `fhirmesh status`), /debug/status and the connected-proxies gauge all show.
+   */
+  proxyStatuses(): (ProxyStatus & { syncState: SyncState })[] {
     const translation = this.#options.store.current;
     return this.#options.registry
       .list()
-      .map((record): ProxyStatus => {
+      .map((record): ProxyStatus & { syncState: SyncState } => {
         const targetVersion = translation?.snapshotFor(record.namespace).version ?? '';
         const syncState: SyncState = record.syncState(targetVersion);
         return {
@@ -90,6 +93,13 @@ export class DiscoveryServer {
         };
       })
       .sort((a, b) => compare(a.identity?.namespace ?? '', b.identity?.namespace ?? '') || compare(a.identity?.nodeId ?? '', b.identity?.nodeId ?? ''));
+  }
+
+  /** How many connected proxies are in each sync state, counted over proxyStatuses(). */
+  syncStateCounts(): Record<SyncState, number> {
+    const counts = Object.fromEntries(SYNC_STATES.map((state) => [state, 0])) as Record<SyncState, number>;
+    for (const { syncState } of this.proxyStatuses()) counts[syncState]++;
+    return counts;
   }
 
   /** Closes every stream with UNAVAILABLE (proxies reconnect elsewhere and keep their tables), then the listener. */

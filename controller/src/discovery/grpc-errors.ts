@@ -15,7 +15,6 @@ const STATUS_OF: Record<ControllerErrorCode, status> = {
   FHIRMESH_STREAM_SUPERSEDED: status.ABORTED,
   FHIRMESH_SHUTTING_DOWN: status.UNAVAILABLE,
   FHIRMESH_SOURCE_UNREADABLE: status.UNAVAILABLE,
-  FHIRMESH_MODE_UNAVAILABLE: status.UNIMPLEMENTED,
   // A start-up failure; never a stream's status, but every code has one.
   FHIRMESH_TLS_UNUSABLE: status.INTERNAL,
   FHIRMESH_INTERNAL: status.INTERNAL,

@@ -1,5 +1,5 @@
 // The proxies with an open stream and what each runs: the table it last ACKed and its last NACK.
-// Read by GetProxyStatus, the status reconciler (which generations each proxy runs) and metrics.
+// Read by GetProxyStatus, the desired statuses (through viewsOfRecords), convergence and proxy reports.
 
 import type { ScopedTable } from '../compile/index.ts';
 import type { ControllerError } from '../errors.ts';
@@ -20,7 +20,7 @@ export interface ProxyNack {
 export class ProxyRecord {
   readonly streamId: number;
   readonly identity: ProxyIdentityClaim;
-  /** The namespace it is served (authenticated; the claim until issue 4). */
+  /** The namespace it is served: the one its token proves in Kubernetes mode, the one it claims in standalone mode. */
   readonly namespace: string;
   readonly connectedAt: Date;
   /** Closes the stream with this error (a newer stream from the same proxy, shutdown). */

@@ -2,9 +2,9 @@
 // `current`), then deltas on the ACKed table, one response in flight, NACKs recorded, ACK deadline.
 
 import type { DiscoveryRequest__Output, DiscoveryResponse } from '../../../api/discovery/index.ts';
+import type { Logger } from '../../../runtime/index.ts';
 import type { ScopedTable } from '../compile/index.ts';
 import { ControllerError } from '../errors.ts';
-import type { Logger } from '../telemetry/logger.ts';
 import type { ControllerMetrics, ResponseKind } from '../telemetry/metrics.ts';
 import { identityClaimOf, servedNamespace, type AuthenticatedProxy, type ProxyIdentityClaim } from './identity.ts';
 import { ProxyRecord, type ProxyRegistry } from './proxy-registry.ts';

@@ -5,8 +5,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
-import type { Logger } from '../telemetry/logger.ts';
 
 export interface ServingCertificateFiles {
   /** PEM certificate chain, leaf first (tls.crt of a kubernetes.io/tls Secret). */

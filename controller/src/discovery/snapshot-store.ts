@@ -1,13 +1,13 @@
 // Holds the translation in force and replaces it when the source changes, batching changes over a
 // short window; streams subscribe to it. Nothing is served before the source's first complete read.
 
+import type { Logger } from '../../../runtime/index.ts';
 import { translate, type Translation } from '../compile/index.ts';
-import type { RouteSource } from '../sources/route-source.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import type { RouteWatcher } from '../sources/route-watcher.ts';
 import type { ControllerMetrics } from '../telemetry/metrics.ts';
 
 export interface SnapshotStoreOptions {
-  source: RouteSource;
+  source: RouteWatcher;
   /** Changes within this window after the first one go out together. */
   batchWindowMs: number;
   logger: Logger;

@@ -1,14 +1,13 @@
-// Standalone mode's RouteSource: every *.yaml / *.yml file in one directory, watched. A file that
+// Standalone mode's RouteWatcher: every *.yaml / *.yml file in one directory, watched. A file that
 // does not parse keeps the routes it had (fail-static per file); PEM files are read here, not in compile.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatManifestProblem, parseRouteManifests, type FhirRoute, type RefResolver } from '../../../api/index.ts';
+import { formatManifestProblem, parseRouteManifests, referencesOf, type FhirRoute, type RefResolver } from '../../../api/index.ts';
+import { canonicalJson, type Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
-import { canonicalJson } from '../internal/canonical-json.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { RouteSource, SourceState } from './route-source.ts';
+import { notifyListeners, type RouteWatcher, type SourceState } from './route-watcher.ts';
 
 export interface DirectorySourceOptions {
   dir: string;
@@ -46,7 +45,7 @@ interface Identity {
   creationTimestamp: string;
 }
 
-export class DirectorySource implements RouteSource {
+export class DirectorySource implements RouteWatcher {
   readonly description: string;
   readonly #dir: string;
   readonly #options: DirectorySourceOptions;
@@ -206,7 +205,7 @@ export class DirectorySource implements RouteSource {
       this.#options.logger.log('warn', 'route outside --namespace ignored', { file: name, route: `${namespace}/${route.metadata.name}`, namespace: this.#options.namespace });
       return false;
     });
-    const pems = await readPems(routes.flatMap((route) => pemPathsOf(route).map((p) => path.resolve(this.#dir, p))));
+    const pems = await readPems(routes.flatMap((route) => referencesOf(route).files.map((p) => path.resolve(this.#dir, p))));
     entry.good = { textHash, routes, pems, pemHash: hashOfPems(pems) };
     entry.refused = undefined;
     this.#options.logger.log('info', 'routes file read', { file: name, routes: routes.length });
@@ -248,13 +247,7 @@ export class DirectorySource implements RouteSource {
     this.#state = { routes, refs: refsOver(this.#dir, pems) };
     // The first read is not a change: start() resolving says it happened.
     if (!this.#started) return;
-    for (const listener of this.#listeners) {
-      try {
-        listener();
-      } catch (err) {
-        this.#options.logger.log('error', 'route source listener threw', { error: String(err) });
-      }
-    }
+    notifyListeners(this.#listeners, this.#options.logger);
   }
 
   /**
@@ -286,14 +279,6 @@ function refsOver(dir: string, pems: ReadonlyMap<string, string | undefined>): R
     secret: () => undefined,
     service: () => undefined,
   };
-}
-
-function pemPathsOf(route: FhirRoute): string[] {
-  const backends = [route.spec.backend, ...(route.spec.rules ?? []).map((rule) => rule.backend)];
-  return backends.flatMap((backend) => {
-    const tls = backend.tls;
-    return [tls?.caFile, tls?.clientCertFile, tls?.clientKeyFile].filter((p): p is string => p !== undefined);
-  });
 }
 
 async function readPems(paths: string[]): Promise<Map<string, string | undefined>> {

@@ -1,5 +1,5 @@
-// Public surface of sources/: the RouteSource contract and the directory source of standalone mode
-// (the Kubernetes source lives in kubernetes/ and plugs in through ../kubernetes-seam.ts).
+// Public surface of sources/: the RouteWatcher contract and the directory source of standalone mode
+// (the Kubernetes one lives in kubernetes/, which ../create-mode.ts loads only in Kubernetes mode).
 
-export type { RouteSource, SourceState } from './route-source.ts';
+export { notifyListeners, type RouteWatcher, type SourceState } from './route-watcher.ts';
 export { DirectorySource, type DirectorySourceOptions } from './directory-source.ts';

@@ -1,6 +1,7 @@
-// Public surface of status/: the pure route-status computation, the reconciler that publishes it,
-// and the sink interface with its in-memory implementation (standalone mode).
+// Public surface of status/: the one computation of route status (DesiredStatuses, fed by a provider
+// of proxy views), the reconciler that keeps it current, and the interface of where statuses are written.
 
-export { computeRouteStatus, type ProxyGroup, type RouteStatusInput } from './route-status.ts';
-export { StatusReconciler, type StatusReconcilerOptions, type StatusWrites } from './status-reconciler.ts';
-export { MemoryStatusSink, type StatusSink } from './status-sink.ts';
+export { DesiredStatuses, type DesiredStatusesOptions, type StatusChanges } from './desired-status.ts';
+export { routeGenerations, viewsOfRecords, type ProxyView, type ProxyViews } from './proxy-views.ts';
+export { StatusReconciler, type StatusReconcilerOptions } from './status-reconciler.ts';
+export type { StatusSink } from './status-sink.ts';

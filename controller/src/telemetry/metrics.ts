@@ -10,7 +10,6 @@ export type ReconcileStage = 'source' | 'translate' | 'status';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly #routes: Gauge<'condition' | 'status'>;
   readonly #pushDuration: Histogram<'kind' | 'result'>;
   readonly #responses: Counter<'kind'>;
   readonly #convergence: Histogram;
@@ -18,16 +17,23 @@ export class ControllerMetrics {
   readonly #slowConsumers: Counter;
   readonly #reconcileErrors: Counter<'stage'>;
   #proxyCounts: () => Record<SyncState, number> = () => ({ SYNCED: 0, STALE: 0, NACKED: 0 });
+  #routeCounts: () => Iterable<{ condition: string; status: string; routes: number }> = () => [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'fhirmesh_controller_' });
-    this.#routes = new Gauge({
+    // Both gauges are read at scrape time from what they count: no bookkeeping to drift from the truth.
+    const routeCounts = (): Iterable<{ condition: string; status: string; routes: number }> => this.#routeCounts();
+    new Gauge({
       name: 'fhirmesh_controller_routes',
       help: 'FhirRoutes by condition type (Accepted, ResolvedRefs, Programmed) and status (True, False, Unknown).',
       labelNames: ['condition', 'status'],
       registers: [this.registry],
+      collect() {
+        // A condition/status pair no route has any more must drop to nothing.
+        this.reset();
+        for (const { condition, status, routes } of routeCounts()) this.set({ condition, status }, routes);
+      },
     });
-    // Read at scrape time from the live registry: no bookkeeping to drift from the truth.
     const counts = (): Record<SyncState, number> => this.#proxyCounts();
     new Gauge({
       name: 'fhirmesh_controller_connected_proxies',
@@ -81,10 +87,9 @@ export class ControllerMetrics {
     this.#proxyCounts = counts;
   }
 
-  /** Replaces every count: a condition/status pair no route has any more must drop to nothing. */
-  routesByCondition(counts: Iterable<{ condition: string; status: string; routes: number }>): void {
-    this.#routes.reset();
-    for (const { condition, status, routes } of counts) this.#routes.set({ condition, status }, routes);
+  /** Where the routes-by-condition gauge reads its values at scrape time (the desired statuses). */
+  countRoutesWith(counts: () => Iterable<{ condition: string; status: string; routes: number }>): void {
+    this.#routeCounts = counts;
   }
 
   responseSent(kind: ResponseKind): void {

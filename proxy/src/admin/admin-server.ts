@@ -1,9 +1,9 @@
-// The admin listener (loopback by default): liveness, readiness, Prometheus metrics and the
-// table in force. Private keys never leave: /debug/routes shows only that TLS material is set.
+// The proxy's admin listener (loopback by default, runtime/'s skeleton): liveness, readiness, metrics
+// and /debug/routes, the table in force. Private keys never leave: it shows only that TLS material is set.
 
-import { http } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
+import { createAdminServer as createAdminListener } from '../../../runtime/index.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { ProxyMetrics } from '../telemetry/metrics.ts';
 
@@ -15,49 +15,26 @@ export interface AdminServerOptions {
 }
 
 export function createAdminServer(options: AdminServerOptions): Http.Server {
-  return http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, 'text/plain', 'only GET\n');
-      return;
-    }
-    switch (path) {
-      case '/healthz':
-        send(res, 200, 'text/plain', 'ok\n');
-        return;
-      case '/readyz': {
-        if (options.isDraining()) send(res, 503, 'text/plain', 'draining\n');
-        else if (!options.holder.loaded) send(res, 503, 'text/plain', 'no route table loaded yet\n');
-        else send(res, 200, 'text/plain', `ready, table ${options.holder.current.version}\n`);
-        return;
-      }
-      case '/metrics':
-        options.metrics.registry
-          .metrics()
-          .then((text) => send(res, 200, options.metrics.registry.contentType, text))
-          .catch((err: unknown) => send(res, 500, 'text/plain', `metrics failed: ${String(err)}\n`));
-        return;
-      case '/debug/routes': {
+  return createAdminListener({
+    metrics: options.metrics.registry,
+    readiness: () => {
+      if (options.isDraining()) return { ready: false, detail: 'draining' };
+      if (!options.holder.loaded) return { ready: false, detail: 'no route table loaded yet' };
+      return { ready: true, detail: `ready, table ${options.holder.current.version}` };
+    },
+    debug: {
+      '/debug/routes': () => {
         const table = options.holder.current;
-        const body = {
+        return {
           intermediaryId: options.intermediaryId,
           loaded: options.holder.loaded,
           version: table.version,
           loadedAt: table.loadedAt.toISOString(),
           routes: table.routes.map(redactRoute),
         };
-        send(res, 200, 'application/json', JSON.stringify(body, null, 2) + '\n');
-        return;
-      }
-      default:
-        send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics, /debug/routes\n');
-    }
+      },
+    },
   });
-}
-
-function send(res: Http.ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
 }
 
 function redactBackend(backend: CompiledBackend): unknown {

@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Condition, FhirRouteStatus, RouteResult } from '../../../api/index.ts';
-import { computeRouteStatus, type ProxyGroup } from '../../../controller/src/status/index.ts';
+import type { ProxyGroup } from '../../../controller/src/status/internal/proxy-groups.ts';
+import { computeRouteStatus } from '../../../controller/src/status/internal/route-status.ts';
 import { route } from '../api/route-fixtures.ts';
 
 const NOW = new Date('2026-03-01T12:00:00.250Z');
@@ -119,6 +120,20 @@ describe('computeRouteStatus', () => {
       observedGeneration: 4,
       lastTransitionTime: NOW_TEXT,
     });
+  });
+
+  it("cuts a NACK message to the CRD's maxLength, so the apiserver cannot refuse the status", () => {
+    const status = computeRouteStatus({
+      route: acme,
+      result: result(),
+      proxies: [group('payers', ['gw-1'], { 'payers/acme-payer': 3 }, { version: 'v2', message: 'x'.repeat(40_000), routes: { 'payers/acme-payer': 4 } })],
+      previous: undefined,
+      now: NOW,
+    });
+    const message = status.conditions?.find((c) => c.type === 'Programmed')?.message ?? '';
+    expect(message.length).toBe(32_768);
+    expect(message.startsWith('proxy gw-1 (payers) refused version v2: xxx')).toBe(true);
+    expect(message.endsWith('x…')).toBe(true);
   });
 
   it('does not blame a NACK of an older generation', () => {

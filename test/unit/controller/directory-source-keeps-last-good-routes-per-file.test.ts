@@ -5,8 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, type ControllerError } from '../../../controller/src/index.ts';
+import type { ControllerError } from '../../../controller/src/index.ts';
 import { DirectorySource } from '../../../controller/src/sources/index.ts';
+import { createLogger } from '../../../runtime/index.ts';
 
 const dirs: string[] = [];
 const sources: DirectorySource[] = [];

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControllerMetrics, createLogger, startController, type ControllerConfig, type RunningController } from '../../../controller/src/index.ts';
+import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../../controller/src/index.ts';
+import { createLogger } from '../../../runtime/index.ts';
 import { connectFakeProxy, getProxyStatus, type ControllerTls, type FakeProxy } from '../../support/fake-proxy.ts';
 import { makeTestPki, type TestPki } from '../../support/tls.ts';
 
@@ -72,12 +73,9 @@ describe('the discovery listener with --grpc-tls-cert and --grpc-tls-key', () =>
     keyFile = path.join(dir, 'tls.key');
     fs.writeFileSync(certFile, first.serverCertPem);
     fs.writeFileSync(keyFile, first.serverKeyPem);
-    controller = await startController(config({ certFile, keyFile }), {
-      logger,
-      metrics: new ControllerMetrics({ defaultMetrics: false }),
-      directoryWatch: { debounceMs: 10, pollMs: 100 },
-      tlsReloadIntervalMs: 50,
-    });
+    const tlsConfig = config({ certFile, keyFile });
+    const mode = await createMode(tlsConfig, { logger, metrics: new ControllerMetrics({ defaultMetrics: false }), directoryWatch: { debounceMs: 10, pollMs: 100 } });
+    controller = await startController(tlsConfig, mode, { tlsReloadIntervalMs: 50 });
     await controller.ready;
   });
 
@@ -164,7 +162,8 @@ describe('the discovery listener with --grpc-tls-cert and --grpc-tls-key', () =>
     ],
     ['a certificate that is no PEM', () => ({ certFile: path.join(routesDir, 'acme.yaml'), keyFile }), /are not a usable pair/],
   ])('refuses to start with %s, in one line (FHIRMESH_TLS_UNUSABLE)', async (_what, grpcTls, message) => {
-    const failure = await startController(config(grpcTls()), { logger, metrics: new ControllerMetrics({ defaultMetrics: false }) }).then(
+    const unusable = config(grpcTls());
+    const failure = await startController(unusable, await createMode(unusable, { logger, metrics: new ControllerMetrics({ defaultMetrics: false }) })).then(
       async (started) => {
         await started.shutdown();
         return undefined;

@@ -4,8 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import { translate } from '../../../../controller/src/compile/index.ts';
 import { ProxyRecord } from '../../../../controller/src/discovery/index.ts';
-import { buildReport, groupViews, mergeViews, parseReport, reportConfigMapName, viewsOfRecords, viewsOfReport } from '../../../../controller/src/kubernetes/index.ts';
-import { computeRouteStatus } from '../../../../controller/src/status/index.ts';
+import { buildReport, parseReport, viewsOfReport } from '../../../../controller/src/kubernetes/internal/proxy-reports.ts';
+import { reportConfigMapName } from '../../../../controller/src/kubernetes/internal/replica-reports.ts';
+import { viewsOfRecords } from '../../../../controller/src/status/index.ts';
+import { groupViews, mergeViews } from '../../../../controller/src/status/internal/proxy-groups.ts';
+import { computeRouteStatus } from '../../../../controller/src/status/internal/route-status.ts';
 import { refsOf, route } from '../../api/route-fixtures.ts';
 
 const acmeV1 = route({ destination: 'acme', exportTo: ['*'] }, { name: 'acme', namespace: 'payers', generation: 1 });

@@ -2,8 +2,8 @@
 // bumps, 409 on a stale write): who may take the Lease when, what each write says, step-down, release.
 
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../../controller/src/index.ts';
-import { LeaderElector, LeaseConflictError, type LeaseSpec, type LeaseStore, type StoredLease } from '../../../../controller/src/kubernetes/index.ts';
+import { LeaderElector, LeaseConflictError, type LeaseSpec, type LeaseStore, type StoredLease } from '../../../../controller/src/kubernetes/internal/leader-election.ts';
+import { silentLogger } from '../../../../runtime/index.ts';
 
 /** One Lease with optimistic concurrency, as the apiserver keeps it; `failing` makes every call throw. */
 class MemoryLeaseStore implements LeaseStore {

@@ -1,10 +1,11 @@
-// Pins the Kubernetes RouteSource over fake informers: it tells compile only of changes that can change
+// Pins the Kubernetes RouteWatcher over fake informers: it tells compile only of changes that can change
 // a table (not status writes, not unreferenced Secrets), and each state's resolver is a snapshot.
 
 import { describe, expect, it } from 'vitest';
 import type { FhirRoute } from '../../../../api/index.ts';
-import { silentLogger } from '../../../../controller/src/index.ts';
-import { KubernetesRouteSource, projectSecret, type ResilientInformer, type SecretData, type ServiceEntry } from '../../../../controller/src/kubernetes/index.ts';
+import { KubernetesRouteSource, projectSecret, type SecretData, type ServiceEntry } from '../../../../controller/src/kubernetes/internal/kubernetes-route-source.ts';
+import type { ResilientInformer } from '../../../../controller/src/kubernetes/internal/resilient-informer.ts';
+import { silentLogger } from '../../../../runtime/index.ts';
 import { route } from '../../api/route-fixtures.ts';
 
 /** The informer surface the source uses, driven by the test. */

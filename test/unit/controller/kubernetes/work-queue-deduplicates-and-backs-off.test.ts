@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { exponentialDelayMs, jitteredDelayMs, TokenBucket } from '../../../../controller/src/kubernetes/internal/backoff.ts';
-import { WorkQueue } from '../../../../controller/src/kubernetes/index.ts';
+import { WorkQueue } from '../../../../controller/src/kubernetes/internal/work-queue.ts';
 
 /** Lets the workers' promise chains run. */
 async function settle(): Promise<void> {

@@ -1,8 +1,8 @@
 // Leader election over a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it: acquire
 // when absent, released or expired, renew on a timer, optimistic concurrency by resourceVersion.
 
-import type { Logger } from '../telemetry/logger.ts';
-import { microTime } from './internal/micro-time.ts';
+import type { Logger } from '../../../../runtime/index.ts';
+import { microTime } from './micro-time.ts';
 import { errorOf, type KubeClient } from './kube-client.ts';
 
 export interface LeaseSpec {
@@ -43,8 +43,6 @@ export interface LeaderElectionTiming {
   /** Followers try this often (with up to 20% jitter); a leader retries a failed renewal this often. */
   retryPeriodMs: number;
 }
-
-export const DEFAULT_LEADER_ELECTION_TIMING: LeaderElectionTiming = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
 /** Whether this replica leads, and a way to hear when that changes. */
 export interface Leadership {

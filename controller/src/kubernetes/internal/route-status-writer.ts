@@ -1,12 +1,11 @@
-// The StatusSink of Kubernetes mode: publish() only records the desired status and enqueues the key;
-// reconcile(key) compares it with the cached object and PATCHes the status subresource when they differ.
+// The StatusSink of Kubernetes mode: enqueue() only queues the key; reconcile(key) reads the route's
+// desired status, compares it with the cached object and PATCHes the status subresource when they differ.
 
-import type { FhirRoute, FhirRouteStatus } from '../../../api/index.ts';
-import { canonicalJson } from '../internal/canonical-json.ts';
-import type { StatusSink } from '../status/index.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { TokenBucket } from './internal/backoff.ts';
-import { splitKey } from './internal/objects.ts';
+import { API_VERSION, type FhirRoute, type FhirRouteStatus } from '../../../../api/index.ts';
+import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
+import type { StatusSink } from '../../status/index.ts';
+import type { TokenBucket } from './backoff.ts';
+import { splitKey } from './objects.ts';
 import { errorOf, type KubeClient } from './kube-client.ts';
 import type { KubernetesMetrics } from './kubernetes-metrics.ts';
 import type { WorkQueue } from './work-queue.ts';
@@ -32,7 +31,7 @@ export interface StatusPatcher {
 export function kubeStatusPatcher(client: KubeClient): StatusPatcher {
   return {
     async patchStatus(namespace, name, patch) {
-      const path = `/apis/fhirmesh.io/v1alpha1/namespaces/${namespace}/fhirroutes/${name}/status`;
+      const path = `/apis/${API_VERSION}/namespaces/${namespace}/fhirroutes/${name}/status`;
       return client.request({ method: 'PATCH', path, query: { fieldManager: FIELD_MANAGER }, body: patch, contentType: 'application/merge-patch+json' });
     },
   };
@@ -45,15 +44,12 @@ export interface RouteCache {
   keys(): string[];
 }
 
-/** The status the route should have now, given the cached object; undefined when not known yet. */
-export type DesiredStatus = (key: string, cached: FhirRoute) => FhirRouteStatus | undefined;
-
 export type StatusReconcileOutcome =
   /** Only the leader writes; the key is enqueued again when this replica becomes leader. */
   | 'not-leader'
   /** The route is not in the cache (deleted): nothing to write. */
   | 'gone'
-  /** No status computed for it yet: publish() will enqueue it. */
+  /** No desired status for it (not computed yet, or the route left the translation): enqueued again when there is. */
   | 'no-desired'
   /** Computed for another generation than the cached one: a newer computation is on its way. */
   | 'stale-desired'
@@ -69,6 +65,8 @@ export type StatusReconcileOutcome =
 export interface RouteStatusWriterOptions {
   patcher: StatusPatcher;
   routes: RouteCache;
+  /** The one computation of route status (DesiredStatuses.desiredStatus): what is written, never recomputed here. */
+  desired: (key: string) => FhirRouteStatus | undefined;
   queue: WorkQueue;
   leader: { isLeader(): boolean };
   logger: Logger;
@@ -86,47 +84,20 @@ interface OwnWrite {
 
 export class RouteStatusWriter implements StatusSink {
   readonly #options: RouteStatusWriterOptions;
-  readonly #published = new Map<string, FhirRouteStatus>();
   readonly #ownWrites = new Map<string, OwnWrite>();
-  #desired: DesiredStatus = (key) => this.#published.get(key);
 
   constructor(options: RouteStatusWriterOptions) {
     this.#options = options;
   }
 
-  /** StatusSink: records what the controller computed and enqueues the key. Never blocks. */
-  publish(key: string, status: FhirRouteStatus): void {
-    this.#published.set(key, status);
-    this.#options.queue.add(key);
-  }
-
-  /** StatusSink: the route is gone from the translation; nothing to write for it. */
-  remove(key: string): void {
-    this.#published.delete(key);
-    this.#ownWrites.delete(key);
-  }
-
-  /** The status last published for `key` (what the local status computation says). */
-  published(key: string): FhirRouteStatus | undefined {
-    return this.#published.get(key);
-  }
-
-  /**
-   * Replaces how the desired status is found; the default is the published one. The cross-replica
-   * computation plugs in here once the controller's proxies and translation are attached.
-   */
-  useDesiredStatus(desired: DesiredStatus): void {
-    this.#desired = desired;
-  }
-
-  /** An event handler's whole job: the key goes in the queue. */
+  /** StatusSink, and every event handler's whole job: the key goes in the queue. Never blocks. */
   enqueue(key: string): void {
     this.#options.queue.add(key);
   }
 
-  /** Every route known to the cache or the status computation (leadership gained, proxies changed). */
+  /** Every route known to the cache (leadership gained). */
   enqueueAll(): void {
-    for (const key of new Set([...this.#options.routes.keys(), ...this.#published.keys()])) this.#options.queue.add(key);
+    for (const key of this.#options.routes.keys()) this.#options.queue.add(key);
   }
 
   /**
@@ -140,10 +111,12 @@ export class RouteStatusWriter implements StatusSink {
       this.#ownWrites.delete(key);
       return 'gone';
     }
-    const computed = this.#desired(key, cached);
-    if (computed === undefined) return 'no-desired';
-    if (cached.metadata.generation !== undefined && computed.observedGeneration !== cached.metadata.generation) return 'stale-desired';
-    const desired = withinSchemaLimits(withTransitionTimesOf(computed, cached.status));
+    const desired = this.#options.desired(key);
+    if (desired === undefined) {
+      this.#ownWrites.delete(key);
+      return 'no-desired';
+    }
+    if (cached.metadata.generation !== undefined && desired.observedGeneration !== cached.metadata.generation) return 'stale-desired';
     const desiredText = comparable(desired);
     if (comparable(cached.status) === desiredText) return 'in-sync';
 
@@ -181,28 +154,6 @@ export class RouteStatusWriter implements StatusSink {
     });
     return 'refused';
   }
-}
-
-/** Keeps the server's lastTransitionTime of every condition whose status the write does not change. */
-export function withTransitionTimesOf(desired: FhirRouteStatus, current: FhirRouteStatus | undefined): FhirRouteStatus {
-  if (desired.conditions === undefined || current?.conditions === undefined) return desired;
-  return {
-    ...desired,
-    conditions: desired.conditions.map((condition) => {
-      const now = current.conditions?.find((c) => c.type === condition.type);
-      return now?.status === condition.status && now.lastTransitionTime !== undefined ? { ...condition, lastTransitionTime: now.lastTransitionTime } : condition;
-    }),
-  };
-}
-
-/**
- * Cuts reason and message to the CRD's maxLength (1024, 32768): a proxy's NACK detail quoted in a
- * message is not ours to bound, and one character too many would make the apiserver refuse the write.
- */
-function withinSchemaLimits(status: FhirRouteStatus): FhirRouteStatus {
-  const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
-  if (!(status.conditions ?? []).some((c) => c.reason.length > 1024 || c.message.length > 32768)) return status;
-  return { ...status, conditions: status.conditions?.map((c) => ({ ...c, reason: cut(c.reason, 1024), message: cut(c.message, 32768) })) };
 }
 
 /** The fields this controller owns, in one canonical text: what "differs" means. */

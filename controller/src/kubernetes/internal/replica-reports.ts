@@ -2,12 +2,12 @@
 // (debounced, with a heartbeat); the leader reads all of them and forgets those that stop changing.
 
 import { createHash } from 'node:crypto';
-import type { ProxyRecord } from '../discovery/index.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import { canonicalJson } from '../internal/canonical-json.ts';
-import type { KubeObject } from './internal/objects.ts';
+import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
+import type { ProxyRecord } from '../../discovery/index.ts';
+import type { ProxyView } from '../../status/index.ts';
+import type { KubeObject } from './objects.ts';
 import { errorOf, type KubeClient } from './kube-client.ts';
-import { buildReport, parseReport, REPORT_DATA_KEY, REPORT_LABEL, viewsOfReport, type ProxyReport, type ProxyView } from './proxy-reports.ts';
+import { buildReport, parseReport, REPORT_DATA_KEY, REPORT_LABEL, viewsOfReport, type ProxyReport } from './proxy-reports.ts';
 import type { ResilientInformer } from './resilient-informer.ts';
 
 export interface ReportTiming {

@@ -1,9 +1,9 @@
-// What each replica tells the leader about the proxies it serves (a "proxy report"), and how the
-// leader merges reports with its own proxies into the groups status counts. Pure: no I/O, no clock.
+// What each replica tells the others about the proxies it serves (a "proxy report"): built from its
+// registry, checked when read back, and turned into the proxy views status counts. Pure: no I/O, no clock.
 
-import type { ScopedTable } from '../compile/index.ts';
-import type { ProxyRecord } from '../discovery/index.ts';
-import type { ProxyGroup } from '../status/index.ts';
+import type { ScopedTable } from '../../compile/index.ts';
+import type { ProxyRecord } from '../../discovery/index.ts';
+import { routeGenerations, type ProxyView } from '../../status/index.ts';
 
 export const REPORT_LABEL = 'fhirmesh.io/proxy-report';
 export const REPORT_DATA_KEY = 'report.json';
@@ -30,40 +30,6 @@ export interface ReportedProxy {
   /** Version of the table it ACKed last; absent before its first ACK. */
   acked?: string;
   nack?: { version: string; message: string };
-}
-
-/** A proxy as status counts it, whichever replica it is connected to. */
-export interface ProxyView {
-  nodeId: string;
-  namespace: string;
-  ackedVersion: string;
-  /** namespace/name → generation in the table it runs; undefined before its first ACK. */
-  running: ReadonlyMap<string, number> | undefined;
-  nack?: { version: string; message: string; routes: ReadonlyMap<string, number> };
-}
-
-const generationsOf = new WeakMap<ScopedTable, ReadonlyMap<string, number>>();
-
-/** namespace/name → generation of every route in a table, from the routes' sources (cached per table). */
-export function routeGenerations(table: ScopedTable): ReadonlyMap<string, number> {
-  let generations = generationsOf.get(table);
-  if (generations === undefined) {
-    const map = new Map<string, number>();
-    for (const { route } of table.entries.values()) map.set(`${route.source.namespace}/${route.source.name}`, route.source.generation);
-    generations = map;
-    generationsOf.set(table, generations);
-  }
-  return generations;
-}
-
-export function viewsOfRecords(records: readonly ProxyRecord[]): ProxyView[] {
-  return records.map((record) => ({
-    nodeId: record.identity.nodeId,
-    namespace: record.namespace,
-    ackedVersion: record.ackedVersion,
-    running: record.acked === undefined ? undefined : routeGenerations(record.acked),
-    ...(record.nack === undefined ? {} : { nack: { version: record.nack.version, message: record.nack.message, routes: routeGenerations(record.nack.table) } }),
-  }));
 }
 
 export function buildReport(replica: string, heartbeat: number, records: readonly ProxyRecord[]): ProxyReport {
@@ -116,43 +82,4 @@ export function viewsOfReport(report: ProxyReport): ProxyView[] {
     running: proxy.acked === undefined ? undefined : table(proxy.acked),
     ...(proxy.nack === undefined ? {} : { nack: { version: proxy.nack.version, message: proxy.nack.message, routes: table(proxy.nack.version) } }),
   }));
-}
-
-/**
- * Every proxy once: a proxy that moved from a replica that died to another one shows in both until
- * the dead replica's report expires. The first source listed wins (the caller lists its own live
- * proxies first, then reports freshest first).
- */
-export function mergeViews(sources: readonly (readonly ProxyView[])[]): ProxyView[] {
-  const seen = new Set<string>();
-  const merged: ProxyView[] = [];
-  for (const views of sources) {
-    for (const view of views) {
-      const id = `${view.namespace}/${view.nodeId}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      merged.push(view);
-    }
-  }
-  return merged;
-}
-
-/** Proxies with the same namespace, table and NACK affect every route alike: one group each. */
-export function groupViews(views: readonly ProxyView[]): ProxyGroup[] {
-  const groups = new Map<string, { group: ProxyGroup; nodeIds: string[] }>();
-  for (const view of views) {
-    const id = [view.namespace, view.ackedVersion, view.nack?.version ?? '', view.nack?.message ?? ''].join('\0');
-    let entry = groups.get(id);
-    if (entry === undefined) {
-      const nodeIds: string[] = [];
-      entry = {
-        nodeIds,
-        group: { namespace: view.namespace, nodeIds, running: view.running, ...(view.nack === undefined ? {} : { nack: view.nack }) },
-      };
-      groups.set(id, entry);
-    }
-    entry.nodeIds.push(view.nodeId);
-  }
-  for (const { nodeIds } of groups.values()) nodeIds.sort();
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, entry]) => entry.group);
 }

@@ -1,5 +1,5 @@
-// JSON-lines logger of the controller, one object per line like the proxy's (stdout; warnings and
-// errors on stderr). A copy, not an import: the two processes share only api/.
+// JSON-lines logger of both processes: one object per line on stdout (stderr for warnings and
+// errors). Callers pass only PHI-free fields; nothing here ever sees a URL query, a body or a header.
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

@@ -1,24 +1,14 @@
-// The desired status of one FhirRoute, Gateway API style: Accepted, ResolvedRefs and Programmed
-// (every proxy in the route's scope runs this generation), plus proxy counts. Pure: no clock, no I/O.
+// The status of one FhirRoute, Gateway API style: Accepted, ResolvedRefs and Programmed (every
+// proxy in the route's scope runs this generation), plus proxy counts. Pure: no clock, no I/O.
 
-import type { Condition, FhirRoute, FhirRouteStatus, RouteResult } from '../../../api/index.ts';
-
-/** Proxies that run the same table in the same namespace, counted together. */
-export interface ProxyGroup {
-  namespace: string;
-  /** Sorted; one per proxy. */
-  nodeIds: readonly string[];
-  /** namespace/name → generation of each route in the table these proxies ACKed; undefined before any ACK. */
-  running: ReadonlyMap<string, number> | undefined;
-  /** Their last answer, when it refused a table: its version, their message and the generations it held. */
-  nack?: { version: string; message: string; routes: ReadonlyMap<string, number> };
-}
+import { exportScopeOf, isExportedTo, type Condition, type FhirRoute, type FhirRouteStatus, type RouteResult } from '../../../../api/index.ts';
+import type { ProxyGroup } from './proxy-groups.ts';
 
 export interface RouteStatusInput {
   route: FhirRoute;
   result: RouteResult;
   proxies: readonly ProxyGroup[];
-  /** The status as last written, for lastTransitionTime. */
+  /** The status as last known (stored, or computed before), for lastTransitionTime. */
   previous: FhirRouteStatus | undefined;
   now: Date;
 }
@@ -26,8 +16,8 @@ export interface RouteStatusInput {
 export function computeRouteStatus(input: RouteStatusInput): FhirRouteStatus {
   const { route, result, proxies } = input;
   const generation = result.generation;
-  const scope = scopeOf(route);
-  const inScope = proxies.filter((group) => scope.includes('*') || scope.includes(group.namespace));
+  const scope = { exportTo: exportScopeOf(route) };
+  const inScope = proxies.filter((group) => isExportedTo(scope, group.namespace));
   let total = 0;
   let programmed = 0;
   const refusing: ProxyGroup[] = [];
@@ -40,8 +30,8 @@ export function computeRouteStatus(input: RouteStatusInput): FhirRouteStatus {
   const condition = (type: Condition['type'], ok: boolean, reason: string, message: string): Condition => ({
     type,
     status: ok ? 'True' : 'False',
-    reason,
-    message,
+    reason: withinLimit(reason, MAX_REASON),
+    message: withinLimit(message, MAX_MESSAGE),
     observedGeneration: generation,
     lastTransitionTime: transitionTime(input, type, ok ? 'True' : 'False'),
   });
@@ -52,7 +42,7 @@ export function computeRouteStatus(input: RouteStatusInput): FhirRouteStatus {
   } else if (!result.resolvedRefs) {
     programmedCondition = condition('Programmed', false, result.resolvedRefsReason, `not sent to proxies: ${result.resolvedRefsMessage}`);
   } else if (total === 0) {
-    programmedCondition = condition('Programmed', false, 'NoProxies', `no connected proxy serves a namespace this route is exported to (${scope.join(', ')})`);
+    programmedCondition = condition('Programmed', false, 'NoProxies', `no connected proxy serves a namespace this route is exported to (${scope.exportTo.join(', ')})`);
   } else if (refusing.length > 0) {
     programmedCondition = condition('Programmed', false, 'Nacked', `${nackMessage(refusing)}; ${programmed} of ${total} proxies in scope run generation ${generation}`);
   } else if (programmed < total) {
@@ -72,10 +62,15 @@ export function computeRouteStatus(input: RouteStatusInput): FhirRouteStatus {
   };
 }
 
-/** Namespaces whose proxies see the route: exportTo, or its own namespace when absent. */
-function scopeOf(route: FhirRoute): string[] {
-  const exportTo: unknown = route.spec.exportTo;
-  return Array.isArray(exportTo) ? (exportTo as string[]) : [route.metadata.namespace ?? 'default'];
+/**
+ * The CRD's maxLength of a condition's reason and message: a proxy's NACK detail quoted in a message
+ * is not ours to bound, and one character too many would make the apiserver refuse the whole status.
+ */
+const MAX_REASON = 1024;
+const MAX_MESSAGE = 32768;
+
+function withinLimit(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** Kept while the status value stays the same (Kubernetes' rule), so it says since when. */

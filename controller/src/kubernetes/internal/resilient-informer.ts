@@ -1,11 +1,12 @@
 // One collection (FhirRoutes, Services, Secrets, ConfigMaps) kept in memory by client-node's ListWatch,
-// hardened against its known weaknesses (notes §6): restarted after any error, watched for stalls.
+// hardened against its known weaknesses (issues of kubernetes-client/javascript, cited by number below):
+// restarted after any error, watched for stalls, no callback of ours able to throw into it.
 
 import { ListWatch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { ControllerError } from '../errors.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import { jitteredDelayMs } from './internal/backoff.ts';
-import { frozenCopy, objectKey, type KubeObject } from './internal/objects.ts';
+import type { Logger } from '../../../../runtime/index.ts';
+import { ControllerError } from '../../errors.ts';
+import { jitteredDelayMs } from './backoff.ts';
+import { frozenCopy, objectKey, type KubeObject } from './objects.ts';
 import { statusOf, type KubeClient } from './kube-client.ts';
 import type { KubernetesMetrics } from './kubernetes-metrics.ts';
 import { ObservedWatch } from './observed-watch.ts';
@@ -13,10 +14,11 @@ import { ObservedWatch } from './observed-watch.ts';
 export interface InformerTiming {
   /**
    * No watch line (event or bookmark) and no successful list for this long: the watch is taken for
-   * stalled and the informer restarts with a fresh list (#596, #958). The apiserver sends a bookmark
-   * only once its watch cache's resourceVersion has moved past the watch's (seen on v1.37: none in
-   * 90 s on a quiet collection), which etcd's progress notifications guarantee every 10 minutes by
-   * default; a shorter timeout would relist quiet collections (all Secrets, say) for nothing.
+   * stalled and the informer restarts with a fresh list (kubernetes-client/javascript#596, #958). The
+   * apiserver sends a bookmark only once its watch cache's resourceVersion has moved past the watch's
+   * (seen on v1.37: none in 90 s on a quiet collection), which etcd's progress notifications
+   * guarantee every 10 minutes by default; a shorter timeout would relist quiet collections (all
+   * Secrets, say) for nothing.
    */
   stallTimeoutMs: number;
   /** client-node's inactivity abort (see ObservedWatch); it reconnects from the last resourceVersion. */
@@ -186,6 +188,7 @@ export class ResilientInformer<T> {
           if (phase === 'ERROR') this.#watchErrorEvent(object);
         },
         internalFailure: (err) => this.#options.logger.log('error', 'informer callback failed; restarting it', { resource: this.resource, error: String(err) }),
+        live: () => run === this.#run && this.#state === 'running',
       },
       {
         inactivityTimeoutMs: this.#timing.watchInactivityTimeoutMs,
@@ -203,7 +206,7 @@ export class ResilientInformer<T> {
     informer.start().catch((err: unknown) => this.#handle(run, () => this.#failed(err)));
   }
 
-  /** Runs `body` for callbacks of the live run only; nothing thrown escapes (notes §6.2). */
+  /** Runs `body` for callbacks of the live run only; nothing thrown escapes (an unhandled rejection would end the process). */
   #handle(run: number, body: () => void): void {
     if (run !== this.#run || this.#state !== 'running') return;
     try {

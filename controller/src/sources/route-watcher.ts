@@ -1,7 +1,9 @@
 // Where the controller learns FhirRoutes and what they reference: a directory of YAML (standalone)
 // or the Kubernetes API (informers). The compile and discovery layers see only this interface.
+// (Not api/'s RouteSource, which names the FhirRoute a compiled route came from.)
 
 import type { FhirRoute, RefResolver } from '../../../api/index.ts';
+import type { Logger } from '../../../runtime/index.ts';
 
 /** A consistent view of the inputs of compile: the routes and the resolver for their references. */
 export interface SourceState {
@@ -9,7 +11,7 @@ export interface SourceState {
   refs: RefResolver;
 }
 
-export interface RouteSource {
+export interface RouteWatcher {
   /** Human-readable kind for logs: `directory /etc/routes`, `kubernetes (all namespaces)`. */
   readonly description: string;
   /**
@@ -22,4 +24,15 @@ export interface RouteSource {
   /** Called after any change, possibly coalesced; listeners must not block or throw. */
   onChange(listener: () => void): void;
   stop(): Promise<void>;
+}
+
+/** Tells every listener of a watcher about a change; one that throws is logged and the rest still hear. */
+export function notifyListeners(listeners: readonly (() => void)[], logger: Logger): void {
+  for (const listener of listeners) {
+    try {
+      listener();
+    } catch (err) {
+      logger.log('error', 'route source listener threw', { error: String(err) });
+    }
+  }
 }

@@ -1,7 +1,7 @@
 // A work queue of keys in the manner of client-go's: a key is queued at most once and never handled
 // by two workers at once; failures back off per key (exponential, capped) and overall (token bucket).
 
-import { exponentialDelayMs, TokenBucket } from './internal/backoff.ts';
+import { exponentialDelayMs, TokenBucket } from './backoff.ts';
 
 export interface WorkQueueOptions {
   /** First retry delay of a failing key; doubles per failure up to maxDelayMs. Default 100 ms. */

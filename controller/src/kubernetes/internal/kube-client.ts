@@ -3,7 +3,7 @@
 
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { fetch, type Dispatcher } from 'undici';
-import type { KubeObject } from './internal/objects.ts';
+import type { KubeObject } from './objects.ts';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

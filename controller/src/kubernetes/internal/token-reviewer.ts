@@ -1,8 +1,8 @@
 // The TokenReviewer of Kubernetes mode: POSTs an authentication.k8s.io/v1 TokenReview through the
 // shared KubeClient and hands back the apiserver's verdict, with its status.error as the reason.
 
-import type { TokenReviewer, TokenReviewResult } from '../auth/index.ts';
-import type { Logger } from '../telemetry/logger.ts';
+import type { Logger } from '../../../../runtime/index.ts';
+import type { TokenReviewer, TokenReviewResult } from '../../auth/index.ts';
 import { KubeApiError, type KubeClient } from './kube-client.ts';
 
 const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';

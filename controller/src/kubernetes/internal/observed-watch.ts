@@ -8,14 +8,20 @@ export interface WatchObserver {
   line(phase: string, object: unknown): void;
   /** A rejection from client-node's own handlers: logged, never left unhandled. */
   internalFailure(err: unknown): void;
+  /**
+   * False once this watch's informer run is over. ListWatch.stop() does not cancel a reconnect that
+   * is waiting out its backoff: client-node 2.0.1's doneHandler awaits the delay and then watches
+   * without looking at `stopped`, so a stopped informer would watch the apiserver again.
+   */
+  live(): boolean;
 }
 
 export interface ObservedWatchOptions {
   /**
    * No byte for this long and client-node aborts the watch as a TimeoutError and reconnects at once
-   * from its resourceVersion: the cure for half-open connections (#596, #958), one request each time.
-   * 2.0.0 aborted every watch after 30 s even when healthy (#3020); 2.0.1 (installed) makes the 30 s
-   * an inactivity timer (#3022). Bookmarks keep a watch busy only while its collection changes, so
+   * from its resourceVersion: the cure for half-open connections (kubernetes-client/javascript#596,
+   * #958), one request each time. 2.0.0 aborted every watch after 30 s even when healthy (#3020);
+   * 2.0.1 (installed) makes the 30 s an inactivity timer (#3022). Bookmarks keep a watch busy only while its collection changes, so
    * a quiet watch is cut at every timeout: 90 s costs a third of the requests of 30 s.
    */
   inactivityTimeoutMs: number;
@@ -42,8 +48,13 @@ export class ObservedWatch extends Watch {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     const observer = this.#observer;
+    if (!observer.live()) {
+      const stopped = new AbortController();
+      stopped.abort();
+      return stopped;
+    }
     // ListWatch passes its async watchHandler and doneHandler: a throw in either (a bug, or an event
-    // handler of ours that threw) would be an unhandled rejection, fatal on Node >= 15 (notes §6.2).
+    // handler of ours that threw) would be an unhandled rejection, fatal on Node >= 15.
     const guardedCallback = (phase: string, object: unknown, raw?: unknown): void => {
       try {
         observer.line(phase, object);
@@ -64,7 +75,7 @@ export class ObservedWatch extends Watch {
     const params = {
       ...queryParams,
       // ListWatch sends neither: without bookmarks the resourceVersion it resumes from can fall out
-      // of the watch cache's window, and the reconnect costs a 410 and a full relist (notes §6).
+      // of the watch cache's window, and the reconnect costs a 410 and a full relist.
       allowWatchBookmarks: true,
       timeoutSeconds: this.#serverTimeoutSeconds(),
     };

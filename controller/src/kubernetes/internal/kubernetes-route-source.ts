@@ -1,11 +1,10 @@
-// Kubernetes mode's RouteSource: FhirRoutes, and the Services and Secrets they name, from three
+// Kubernetes mode's RouteWatcher: FhirRoutes, and the Services and Secrets they name, from three
 // informers; tells compile only about changes that can change a table, each state an immutable snapshot.
 
-import type { BackendSpec, FhirRoute, RefResolver } from '../../../api/index.ts';
-import { canonicalJson } from '../internal/canonical-json.ts';
-import type { RouteSource, SourceState } from '../sources/index.ts';
-import type { Logger } from '../telemetry/logger.ts';
-import type { KubeObject } from './internal/objects.ts';
+import { referencesOf, type FhirRoute, type RefResolver } from '../../../../api/index.ts';
+import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
+import { notifyListeners, type RouteWatcher, type SourceState } from '../../sources/index.ts';
+import type { KubeObject } from './objects.ts';
 import type { ResilientInformer } from './resilient-informer.ts';
 
 /** The Secret keys compile reads (caSecretRef → ca.crt; clientCertSecretRef → tls.crt, tls.key); nothing else is kept. */
@@ -45,7 +44,7 @@ export interface KubernetesRouteSourceOptions {
   logger: Logger;
 }
 
-export class KubernetesRouteSource implements RouteSource {
+export class KubernetesRouteSource implements RouteWatcher {
   readonly description: string;
   readonly #options: KubernetesRouteSourceOptions;
   readonly #listeners: (() => void)[] = [];
@@ -94,13 +93,7 @@ export class KubernetesRouteSource implements RouteSource {
   #changed(): void {
     this.#snapshot = undefined;
     if (!this.#started) return;
-    for (const listener of this.#listeners) {
-      try {
-        listener();
-      } catch (err) {
-        this.#options.logger.log('error', 'route source listener threw', { error: String(err) });
-      }
-    }
+    notifyListeners(this.#listeners, this.#options.logger);
   }
 
   /**
@@ -134,14 +127,9 @@ export class KubernetesRouteSource implements RouteSource {
     const services = new Set<string>();
     const secrets = new Set<string>();
     for (const route of this.#options.routes.values()) {
-      const namespace = route.metadata.namespace ?? 'default';
-      for (const backend of backendsOf(route)) {
-        const service = backend.service;
-        if (typeof service?.name === 'string') services.add(`${typeof service.namespace === 'string' ? service.namespace : namespace}/${service.name}`);
-        const tls = backend.tls;
-        if (typeof tls?.caSecretRef === 'string') secrets.add(`${namespace}/${tls.caSecretRef}`);
-        if (typeof tls?.clientCertSecretRef === 'string') secrets.add(`${namespace}/${tls.clientCertSecretRef}`);
-      }
+      const references = referencesOf(route);
+      for (const key of references.services) services.add(key);
+      for (const key of references.secrets) secrets.add(key);
     }
     this.#references = { services, secrets };
     return this.#references;
@@ -158,18 +146,4 @@ function changesTable(previous: FhirRoute | undefined, current: FhirRoute | unde
   const b = current.metadata;
   if (a.uid !== b.uid || a.generation !== b.generation || a.creationTimestamp !== b.creationTimestamp) return true;
   return canonicalJson(previous.spec) !== canonicalJson(current.spec);
-}
-
-/** Backends of a route as stored: an object the apiserver validated, but read defensively anyway. */
-function backendsOf(route: FhirRoute): Partial<BackendSpec>[] {
-  const spec = route.spec as Partial<FhirRoute['spec']> | undefined;
-  const rules: unknown = spec?.rules;
-  const backends: Partial<BackendSpec>[] = [];
-  if (typeof spec?.backend === 'object' && spec.backend !== null) backends.push(spec.backend);
-  if (Array.isArray(rules)) {
-    for (const rule of rules as { backend?: unknown }[]) {
-      if (typeof rule?.backend === 'object' && rule.backend !== null) backends.push(rule.backend);
-    }
-  }
-  return backends;
 }
