@@ -113,7 +113,9 @@ async function runCase(c: CorpusCase): Promise<void> {
       expect(requests.map((r) => `${r.method} ${r.url}`), 'requests the destination saw').toEqual(expected.destination.map((d) => d.request));
       expected.destination.forEach((d, i) => expect(requests[i]?.body.toString('latin1'), `body of ${d.request}`).toBe(d.body ?? ''));
     }
-    if (expected.destinationCut === true) {
+    if (expected.destinationAny === true) {
+      // A cut request may or may not have reached the destination's parser.
+    } else if (expected.destinationCut === true) {
       // The cut reaches the destination as an early end of a request it never completed.
       await expect.poll(() => recording.parseErrors, { timeout: 2_000 }).toEqual(['HPE_INVALID_EOF_STATE']);
     } else {

@@ -105,9 +105,6 @@ export class ProxyServer {
     // Node drops header fields past maxHeadersCount silently, which would forward a different
     // request; count them all here and refuse past the limit instead.
     this.server.maxHeadersCount = 0;
-    // A client that half-closes after its request (`printf ... | nc`) still gets its answer:
-    // Node's http.Server has had this (untyped) switch since 0.x; off, it drops such requests.
-    (this.server as Http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => this.#onClientError(err, socket));
     // Expect other than 100-continue (RFC 9110 10.1.1): refused with an OperationOutcome, not Node's bare 417.
     this.server.on('checkExpectation', (req: Http.IncomingMessage, res: Http.ServerResponse) => {

@@ -36,6 +36,8 @@ export interface CorpusCase {
     settleMs?: number;
     /** The first response must arrive within this many ms of sending. */
     maxMs?: number;
+    /** Whether the destination saw the request (or part of it) is a race; only `destination` completed ones are checked. */
+    destinationAny?: boolean;
     /** The destination saw a request begin and be cut off (its parser reports the early end). */
     destinationCut?: boolean;
     /** Bodies the originator must receive, by response index (latin1). */
