@@ -7,7 +7,7 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineBusyCores } from '../forwarding/internal/machine-load.ts';
-import { measureContender } from './internal/measure-contender.ts';
+import { measureContenderQuietly } from './internal/measure-contender.ts';
 import type { ContenderRun, MeasureContext } from './internal/measure-contender.ts';
 import { OptionsError, parseOptions, USAGE } from './internal/options.ts';
 import type { BenchOptions } from './internal/options.ts';
@@ -35,6 +35,7 @@ function describe(run: ContenderRun): string {
     `uniform p50/p99 ${u.latency.p50Ms.toFixed(2)}/${u.latency.p99Ms.toFixed(2)} ms, bursty ${b.latency.p50Ms.toFixed(2)}/${b.latency.p99Ms.toFixed(2)} ms, ` +
     `RSS ${(run.idle.rssBytes / 1048576).toFixed(0)}→${(run.end.peakRssBytes / 1048576).toFixed(0)} MiB, ` +
     `other load ≤ ${Math.max(s.otherCores, u.otherCores, b.otherCores).toFixed(2)} cores` +
+    (run.discardedAttempts.length > 0 ? ` (after ${run.discardedAttempts.length} noisier attempt(s))` : '') +
     (run.conformanceFailures.length > 0 ? `, CONFORMANCE: ${run.conformanceFailures.join('; ')}` : '')
   );
 }
@@ -53,7 +54,7 @@ async function runBenchmark(options: BenchOptions, workRoot: string): Promise<vo
     const runs: ContenderRun[] = [];
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const spec of options.contenders) {
-        const run = await measureContender(spec, round, context);
+        const run = await measureContenderQuietly(spec, round, context);
         runs.push(run);
         console.log(describe(run));
       }

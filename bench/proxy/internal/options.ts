@@ -27,6 +27,10 @@ export interface BenchOptions {
   readonly settleMs: number;
   readonly quietBelowCores: number;
   readonly quietMaxWaitMs: number;
+  /** A contender whose windows saw more other load than this (cores) is measured again... */
+  readonly maxOtherCores: number;
+  /** ...up to this many times in all; then the quietest attempt is kept. */
+  readonly attempts: number;
   readonly outputPath: string;
 }
 
@@ -36,7 +40,7 @@ export const USAGE = `usage: node bench/proxy/run.ts [--quick] [--rounds 3] [--w
   [--variant 'NAME=KIND:--flag ENV=value ...']...   (KIND: ${CONTENDER_KINDS.join(', ')})
   [--sweep 10,10000,100000] [--sweep-modes file,controller] [--sweep-duration 5]
   [--stream-bytes 1073741824] [--settle 1.5] [--quiet-below 0.1] [--quiet-max-wait 120]
-  [--out bench/results/proxy.json]
+  [--max-other-load 0.2] [--attempts 3] [--out bench/results/proxy.json]
 
 --variant adds a contender: one of the kinds, with extra flags (tokens starting with '-') and
 environment (NAME=value tokens), e.g. a tracing row for fhirmesh:
@@ -137,6 +141,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       settle: { type: 'string' },
       'quiet-below': { type: 'string' },
       'quiet-max-wait': { type: 'string' },
+      'max-other-load': { type: 'string' },
+      attempts: { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -160,6 +166,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     settleMs: nonNegativeNumber('settle', values.settle, quick ? 0.3 : 1.5) * 1000,
     quietBelowCores: positiveNumber('quiet-below', values['quiet-below'], 0.1, false),
     quietMaxWaitMs: nonNegativeNumber('quiet-max-wait', values['quiet-max-wait'], quick ? 0 : 120) * 1000,
+    maxOtherCores: positiveNumber('max-other-load', values['max-other-load'], 0.2, false),
+    attempts: positiveNumber('attempts', values.attempts, quick ? 1 : 3, true),
     outputPath: values.out ?? (quick ? 'bench/results/proxy-quick.json' : 'bench/results/proxy.json'),
   };
 }

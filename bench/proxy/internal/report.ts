@@ -150,6 +150,9 @@ export function buildReport(
   const fhirmesh = get('fhirmesh');
   const nginx = get('nginx');
   const rows: Row[] = [];
+  // A verdict resting on windows that ran beside other work says so.
+  const noisyMark = (otherCores: readonly number[]): string => (otherCores.some((cores) => cores > options.maxOtherCores) ? ' · noisy' : '');
+  const noisyAmong = (...names: string[]): string => noisyMark(names.map((name) => get(name)?.maxOtherCores ?? 0));
 
   rows.push({
     figure: 'saturation req/s, proxy on one core (× nginx)',
@@ -161,19 +164,19 @@ export function buildReport(
     figure: 'CPU per request at saturation',
     cells: per((s) => (s.contender === 'direct' ? '–' : `${fixed(s.cpuMicrosPerRequest, 1)} µs`)),
     target: '≤ 34 µs',
-    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.cpuMicrosPerRequest <= 34, `${fixed(fhirmesh.cpuMicrosPerRequest / 34, 2)} × target`),
+    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.cpuMicrosPerRequest <= 34, `${fixed(fhirmesh.cpuMicrosPerRequest / 34, 2)} × target`) + noisyAmong('fhirmesh'),
   });
   rows.push({
     figure: 'per core × nginx (1e6 / CPU µs per request)',
     cells: per((s) => (s.contender === 'direct' ? '–' : fixed(s.perCoreVsNginx, 2))),
     target: '≥ 0.40 × nginx',
-    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.perCoreVsNginx >= 0.4, `${fixed(fhirmesh.perCoreVsNginx, 2)}`),
+    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.perCoreVsNginx >= 0.4, `${fixed(fhirmesh.perCoreVsNginx, 2)}`) + noisyAmong('fhirmesh', 'nginx'),
   });
   rows.push({
     figure: `vCPU at a constant ${integer(options.rate)} req/s, uniform / bursty`,
     cells: per((s) => (s.contender === 'direct' ? '–' : `${fixed(s.vcpuAtRate.uniform, 3)} / ${fixed(s.vcpuAtRate.bursty, 3)}`)),
     target: '≤ 0.05 (Istio\'s Envoy sidecar: ~0.20)',
-    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.vcpuAtRate.uniform <= 0.05, `${fixed(fhirmesh.vcpuAtRate.uniform / 0.05, 1)} × target`),
+    verdict: fhirmesh === undefined ? 'n/a' : verdictOf(fhirmesh.vcpuAtRate.uniform <= 0.05, `${fixed(fhirmesh.vcpuAtRate.uniform / 0.05, 1)} × target`) + noisyAmong('fhirmesh'),
   });
   for (const arrivals of ['uniform', 'bursty'] as const) {
     const label = arrivals === 'uniform' ? 'uniform arrivals' : `${options.rateConnections} connections firing together`;
@@ -185,7 +188,7 @@ export function buildReport(
       const p99Ratio = fhirmeshAdded.p99 / nginxAdded.p99;
       // nginx adding nothing measurable (≤ 0) makes any ratio meaningless on this run.
       if (nginxAdded.p50 <= 0 || nginxAdded.p99 <= 0) verdict = 'n/a (nginx added ≤ 0: noise)';
-      else verdict = verdictOf(p50Ratio <= 1.5 && p99Ratio <= 2, `${fixed(p50Ratio, 1)} × / ${fixed(p99Ratio, 1)} × nginx's`);
+      else verdict = verdictOf(p50Ratio <= 1.5 && p99Ratio <= 2, `${fixed(p50Ratio, 1)} × / ${fixed(p99Ratio, 1)} × nginx's`) + noisyAmong('fhirmesh', 'nginx', 'direct');
     }
     rows.push({
       figure: `added p50 / p99 at ${integer(options.rate)} req/s, ${label}`,
@@ -241,7 +244,7 @@ export function buildReport(
       figure: `CPU per request over all destinations, ${sizes} routes (${modeLabel})`,
       cells: { fhirmesh: costs.map((cost) => fixed(cost, 1)).join(' / ') + ' µs' },
       target: 'flat',
-      verdict: points.length < 2 ? 'n/a' : verdictOf(spread <= FLAT_WITHIN, `max / min ${fixed(spread, 2)}`),
+      verdict: points.length < 2 ? 'n/a' : verdictOf(spread <= FLAT_WITHIN, `max / min ${fixed(spread, 2)}`) + noisyMark(points.map((point) => point.saturation.otherCores)),
     });
   }
 
@@ -272,7 +275,7 @@ export function buildReport(
     figure: `with the access log on (vs off): saturation req/s, vCPU at ${integer(options.rate)} req/s`,
     cells: { fhirmesh: accessLog === null ? 'n/a' : costCell(accessLog) },
     target: '≤ 3 %',
-    verdict: accessLog === null ? 'n/a' : verdictOf(loss <= 3, loss <= 0 ? 'no loss measured' : `${fixed(loss, 1)} % fewer req/s`),
+    verdict: accessLog === null ? 'n/a' : verdictOf(loss <= 3, loss <= 0 ? 'no loss measured' : `${fixed(loss, 1)} % fewer req/s`) + noisyAmong('fhirmesh', 'fhirmesh-access-log'),
   });
   const tracing = variantCost(runs, 'tracing', 'fhirmesh');
   rows.push({
@@ -309,6 +312,8 @@ export function warnings(summaries: Readonly<Record<string, ContenderSummary>>, 
     if (!run.down.complete) found.push(`${run.contender}: the download arrived incomplete (${run.down.bytes} bytes)`);
   }
   const other = runs.flatMap((run) => [run.saturation.otherCores, run.rates.uniform.otherCores, run.rates.bursty.otherCores]);
+  const repeated = runs.filter((run) => run.discardedAttempts.length > 0).length;
+  if (repeated > 0) found.push(`${repeated} contender run(s) were measured again because other load went above --max-other-load`);
   if (other.some((cores) => cores > 0.2)) found.push(`other processes used up to ${fixed(Math.max(...other), 2)} cores during a window (median ${fixed(median(other), 2)}): figures are noisy; compare on a quiet machine`);
   return found;
 }
