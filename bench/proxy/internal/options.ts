@@ -42,8 +42,8 @@ export const USAGE = `usage: node bench/proxy/run.ts [--quick] [--rounds 3] [--w
   [--stream-bytes 1073741824] [--settle 1.5] [--quiet-below 0.1] [--quiet-max-wait 120]
   [--max-other-load 0.2] [--attempts 3] [--out bench/results/proxy.json]
 
---variant adds a contender: one of the kinds, with extra flags (tokens starting with '-') and
-environment (NAME=value tokens), e.g. a tracing row for fhirmesh:
+--variant adds a contender: one of the kinds, with extra flags (tokens starting with '-'; a flag
+with a value as --flag=value) and environment (NAME=value tokens), e.g. a tracing row for fhirmesh:
   --variant 'tracing=fhirmesh:--no-access-log OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318'
 A variant named 'tracing' fills the table's tracing row (compared with 'fhirmesh').`;
 
@@ -79,7 +79,7 @@ export function parseVariant(text: string): ContenderSpec {
       continue;
     }
     const eq = token.indexOf('=');
-    if (eq <= 0) throw new OptionsError(`--variant '${name}': '${token}' is neither a flag (-...) nor NAME=value`);
+    if (eq <= 0) throw new OptionsError(`--variant '${name}': '${token}' is neither a flag (-..., with a value as --flag=value) nor NAME=value`);
     env[token.slice(0, eq)] = token.slice(eq + 1);
   }
   return { name, kind: kind as ContenderKind, args, env };
