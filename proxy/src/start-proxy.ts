@@ -7,6 +7,8 @@ import type { ProxyConfig } from './config/flags.ts';
 import { Forwarder } from './forward/forwarder.ts';
 import { UpstreamPool } from './forward/upstream-pool.ts';
 import { ProxyServer } from './server/proxy-server.ts';
+import { EngineServer } from './engine/engine-server.ts';
+import { UpstreamPools } from './engine/upstream-pool.ts';
 import { startControllerSource } from './discovery/controller-source.ts';
 import { TableHolder } from './table/table-holder.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -28,7 +30,9 @@ export async function startProxy(
   const logger = deps.logger ?? createLogger({ level: config.logLevel, component: 'proxy' });
   const metrics = deps.metrics ?? new ProxyMetrics();
   const holder = new TableHolder();
-  const pool = new UpstreamPool();
+  // Under evaluation (issue 9): node:http or fhirmesh's own HTTP/1.1 core, chosen by FHIRMESH_ENGINE.
+  const core = (config.engine ?? process.env.FHIRMESH_ENGINE) === 'core';
+  const pool = core ? new UpstreamPools() : new UpstreamPool();
   holder.onInstall((table) => {
     pool.retainOnly(table.routes.flatMap((r) => [r.backend, ...r.rules.map((rule) => rule.backend)]));
     metrics.tableLoaded(table.size, table.loadedAt);
@@ -41,15 +45,18 @@ export async function startProxy(
       ? startControllerSource(config.controller, holder, logger, metrics)
       : (await import('./table/file-source.ts')).startFileSource(config.routesFile ?? '', holder, logger, metrics, deps.watchOptions);
 
-  const proxy = new ProxyServer({
+  const common = {
     intermediaryId: config.intermediaryId,
     holder,
-    forwarder: new Forwarder(pool, config.intermediaryId),
     logger,
     metrics,
     accessLog: config.accessLog,
     ...(config.limits !== undefined ? { limits: config.limits } : {}),
-  });
+  };
+  const proxy =
+    pool instanceof UpstreamPools
+      ? new EngineServer({ ...common, pools: pool })
+      : new ProxyServer({ ...common, forwarder: new Forwarder(pool, config.intermediaryId) });
   const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
   let bound: { host: string; port: number };
   let adminBound: { host: string; port: number };

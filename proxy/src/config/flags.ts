@@ -19,6 +19,8 @@ export interface ProxyConfig {
   accessLog: boolean;
   /** Defaults (config/limits.ts) for what is not given. */
   limits?: Partial<ProxyLimits>;
+  /** The forwarding engine (under evaluation, issue 9); FHIRMESH_ENGINE when absent. */
+  engine?: 'node' | 'core';
 }
 
 export class FlagError extends Error {}

@@ -8,30 +8,27 @@ import { Transform, type TransformCallback } from 'node:stream';
  * bytes: an occurrence counts only when the byte after it cannot continue the base's last segment
  * or host (so `.../r4` is not rewritten inside `.../r4b/...`), as rewriteUrlPrefix does for headers.
  */
-export class StreamingReplace extends Transform {
+export class UrlPrefixRewriter {
   readonly #from: Buffer;
   readonly #to: Buffer;
   #carry: Buffer = Buffer.alloc(0);
 
   constructor(from: string, to: string) {
-    super();
     this.#from = Buffer.from(from);
     this.#to = Buffer.from(to);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#scan(this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]), false);
-    callback();
+  /** The bytes decided so far; a tail that may still be (part of) a match is held back. */
+  write(chunk: Buffer): Buffer[] {
+    return this.#scan(this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]), false);
   }
 
-  override _flush(callback: TransformCallback): void {
-    // At the end of the body a match needs no following byte to be whole.
-    if (this.#carry.length > 0) this.#scan(this.#carry, true);
-    callback();
+  /** At the end of the body a match needs no following byte to be whole. */
+  flush(): Buffer[] {
+    return this.#carry.length > 0 ? this.#scan(this.#carry, true) : [];
   }
 
-  /** Emits what is decided; keeps in #carry a tail that may still turn out to be (part of) a match. */
-  #scan(data: Buffer, final: boolean): void {
+  #scan(data: Buffer, final: boolean): Buffer[] {
     const parts: Buffer[] = [];
     let start = 0;
     let searchFrom = 0;
@@ -56,7 +53,27 @@ export class StreamingReplace extends Transform {
     const emitEnd = data.length - keep;
     if (emitEnd > start) parts.push(data.subarray(start, emitEnd));
     this.#carry = Buffer.from(data.subarray(emitEnd));
-    for (const part of parts) if (part.length > 0) this.push(part);
+    return parts.filter((part) => part.length > 0);
+  }
+}
+
+/** UrlPrefixRewriter as a Transform, for bodies that are piped. */
+export class StreamingReplace extends Transform {
+  readonly #rewriter: UrlPrefixRewriter;
+
+  constructor(from: string, to: string) {
+    super();
+    this.#rewriter = new UrlPrefixRewriter(from, to);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    for (const part of this.#rewriter.write(chunk)) this.push(part);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    for (const part of this.#rewriter.flush()) this.push(part);
+    callback();
   }
 }
 
