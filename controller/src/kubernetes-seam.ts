@@ -52,7 +52,8 @@ export interface KubernetesMode {
 /** The export controller/src/kubernetes/index.ts must provide. */
 export type CreateKubernetesMode = (options: KubernetesModeOptions) => Promise<KubernetesMode>;
 
-const KUBERNETES_MODULE = new URL('./kubernetes/index.ts', import.meta.url);
+// Compiled (dist/, the image) this file is .js and so is its neighbour: a string URL is not rewritten by tsc.
+const KUBERNETES_MODULE = new URL(`./kubernetes/index${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url);
 
 export async function loadKubernetesMode(options: KubernetesModeOptions): Promise<KubernetesMode> {
   // Checked first: a missing module inside an existing kubernetes/ must surface as itself.
