@@ -1,5 +1,5 @@
 // The controller's admin listener (loopback by default): liveness, readiness, Prometheus metrics,
-// and /debug/status (route statuses and connected proxies) for standalone mode and debugging.
+// and, to loopback clients only, /debug/status (route statuses and connected proxies).
 
 import http from 'node:http';
 import type { ControllerMetrics } from '../telemetry/metrics.ts';
@@ -17,6 +17,12 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain', 'only GET\n');
+      return;
+    }
+    // /debug shows tables and proxies: the pod IP serves probes and Prometheus, /debug only
+    // loopback (kubectl port-forward arrives on loopback too).
+    if (path?.startsWith('/debug/') === true && !isLoopback(req.socket.remoteAddress)) {
+      send(res, 403, 'text/plain', `${path} answers loopback clients only: use kubectl port-forward\n`);
       return;
     }
     switch (path) {
@@ -42,6 +48,10 @@ export function createAdminServer(options: AdminServerOptions): http.Server {
         send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics, /debug/status\n');
     }
   });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {

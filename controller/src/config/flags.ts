@@ -54,7 +54,7 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --grpc-tls-key FILE       the certificate's private key (PEM)
   --insecure-grpc           Kubernetes mode: serve plaintext on purpose (proxy tokens then cross the
                             network unencrypted: only behind a mesh that encrypts, or on loopback)
-  --admin-listen HOST:PORT  /healthz /readyz /metrics /debug/status (default 127.0.0.1:9902)
+  --admin-listen HOST:PORT  /healthz /readyz /metrics; /debug/status to loopback clients only (default 127.0.0.1:9902)
   --namespace NAME          read routes of this namespace only (default: all)
   --replica-id NAME         Kubernetes mode: this replica's name, the Lease holder (default: $POD_NAME, else the host name)
   --leader-elect            Kubernetes mode, several replicas: only the holder of a Lease writes status

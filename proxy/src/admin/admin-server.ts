@@ -1,5 +1,5 @@
-// The admin listener (loopback by default): liveness, readiness, Prometheus metrics and the
-// table in force. Private keys never leave: /debug/routes shows only that TLS material is set.
+// The admin listener (loopback by default): liveness, readiness, Prometheus metrics and, to loopback
+// clients only, the table in force. Private keys never leave: /debug/routes shows only that TLS is set.
 
 import { http } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
@@ -19,6 +19,12 @@ export function createAdminServer(options: AdminServerOptions): Http.Server {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain', 'only GET\n');
+      return;
+    }
+    // /debug shows tables and proxies: the pod IP serves probes and Prometheus, /debug only
+    // loopback (kubectl port-forward arrives on loopback too).
+    if (path?.startsWith('/debug/') === true && !isLoopback(req.socket.remoteAddress)) {
+      send(res, 403, 'text/plain', `${path} answers loopback clients only: use kubectl port-forward\n`);
       return;
     }
     switch (path) {
@@ -53,6 +59,10 @@ export function createAdminServer(options: AdminServerOptions): Http.Server {
         send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics, /debug/routes\n');
     }
   });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 function send(res: Http.ServerResponse, status: number, contentType: string, body: string): void {
