@@ -4,6 +4,7 @@
 
 import { FlagError, CONTROLLER_USAGE, parseControllerFlags } from './config/flags.ts';
 import { isControllerError } from './errors.ts';
+import { startInjector, type RunningInjector } from './injector/index.ts';
 import { loadKubernetesMode, type KubernetesMode } from './kubernetes-seam.ts';
 import { startController, type ControllerDeps } from './start-controller.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -23,6 +24,7 @@ if (config === 'help') {
 }
 
 let controller;
+let injector: RunningInjector | undefined;
 try {
   // Kubernetes mode is built here rather than inside startController so that every flag of it (the
   // replica id, leader election) reaches it, and so that it can be attached to the running controller.
@@ -51,6 +53,8 @@ try {
   }
   controller = await startController(config, deps);
   mode?.attach?.({ registry: controller.registry, store: controller.store });
+  // The sidecar injection webhook (--injector-*): pure per request, it needs nothing of the controller.
+  if (config.injector !== undefined) injector = await startInjector(config.injector, { logger: createLogger({ level: config.logLevel, component: 'injector' }) });
 } catch (err) {
   // A mode this build does not have is a bad combination of flags, like any other: exit 2.
   const unavailable = isControllerError(err) && err.code === 'FHIRMESH_MODE_UNAVAILABLE';
@@ -63,7 +67,7 @@ const stop = (signal: string, exitCode: number): void => {
   if (stopping) return;
   stopping = true;
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', component: 'controller', msg: 'shutting down', signal }) + '\n');
-  running.shutdown().then(
+  Promise.all([running.shutdown(), injector?.close()]).then(
     () => process.exit(exitCode),
     (err: unknown) => {
       process.stderr.write(`fhirmesh-controller: shutdown failed: ${String(err)}\n`);

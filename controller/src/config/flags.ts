@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
+import { INJECTOR_FLAG_OPTIONS, INJECTOR_USAGE, injectorServeConfigOf, type InjectorServeConfig } from '../injector/index.ts';
 import { LOG_LEVELS, type LogLevel } from '../telemetry/logger.ts';
 
 export type SourceConfig =
@@ -40,6 +41,8 @@ export interface ControllerConfig {
   batchWindowMs: number;
   ackTimeoutMs: number;
   logLevel: LogLevel;
+  /** --injector-*: serve the sidecar injection webhook; absent: no webhook. */
+  injector?: InjectorServeConfig;
 }
 
 export class FlagError extends Error {}
@@ -66,7 +69,7 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --batch-window DURATION   changes this close together go out as one update (default 100ms)
   --ack-timeout DURATION    a proxy that answers no update within this is dropped (default 15s)
   --log-level LEVEL         debug | info | warn | error (default info)
-`;
+${INJECTOR_USAGE}`;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -93,6 +96,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       'leader-elect-renew-deadline': { type: 'string' },
       'leader-elect-retry-period': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...INJECTOR_FLAG_OPTIONS,
     },
     strict: true,
     allowPositionals: false,
@@ -137,6 +141,9 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
   const grpcTls = grpcTlsOf(values['grpc-tls-cert'], values['grpc-tls-key'], values['insecure-grpc'] === true, source.kind);
   const batchWindowMs = duration('--batch-window', values['batch-window'] ?? '100ms', 0, 10_000);
   const ackTimeoutMs = duration('--ack-timeout', values['ack-timeout'] ?? '15s', 1, 600_000);
+  const injector = injectorServeConfigOf(values, parseHostPort, (message) => {
+    throw new FlagError(message);
+  });
   return {
     source,
     grpcListen,
@@ -147,6 +154,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
     batchWindowMs,
     ackTimeoutMs,
     logLevel: logLevel as LogLevel,
+    ...(injector === undefined ? {} : { injector }),
   };
 }
 

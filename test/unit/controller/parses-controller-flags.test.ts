@@ -78,4 +78,17 @@ describe('parseControllerFlags', () => {
   ])('refuses %j', (argv, message) => {
     expect(() => parseControllerFlags(argv, {})).toThrow(message);
   });
+  it('reads the four --injector-* flags together as the webhook to serve', () => {
+    const config = parseControllerFlags(
+      ['--routes-dir', 'r', '--injector-listen', ':9443', '--injector-tls-cert', 'tls.crt', '--injector-tls-key', 'tls.key', '--injector-config', 'injector.json'],
+      {},
+    );
+    expect(config).toMatchObject({ injector: { listen: { host: '0.0.0.0', port: 9443 }, tlsCertFile: 'tls.crt', tlsKeyFile: 'tls.key', configFile: 'injector.json' } });
+  });
+
+  it('refuses some --injector-* flags without the others', () => {
+    expect(() => parseControllerFlags(['--routes-dir', 'r', '--injector-listen', ':9443', '--injector-config', ''], {})).toThrow(
+      'the injection webhook needs --injector-listen, --injector-tls-cert, --injector-tls-key, --injector-config together; missing or empty: --injector-tls-cert, --injector-tls-key, --injector-config',
+    );
+  });
 });
