@@ -9,8 +9,8 @@ import { parseQuantity } from './internal/quantity.ts';
 export const PROXY_CONTAINER_NAME = 'fhirmesh-proxy';
 /** Label on a namespace or a pod: `enabled` opts in, `disabled` on a pod opts it out (the webhook's selectors). */
 export const INJECT_LABEL = 'fhirmesh.io/inject';
-/** Set on every injected pod. */
-export const INJECTED_ANNOTATION = 'fhirmesh.io/injected';
+/** Label set on every injected pod: selects them for a PodMonitor, and for people. */
+export const INJECTED_LABEL = 'fhirmesh.io/injected';
 /** The environment variable each app container gets: where its proxy listens. */
 export const PROXY_URL_ENV = 'FHIRMESH_PROXY_URL';
 
@@ -92,8 +92,8 @@ export function injectProxy(object: unknown, config: InjectionConfig, caPem: str
   }
 
   const patch: JsonPatchOperation[] = [];
-  if (metadata.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: 'true' } });
-  else patch.push({ op: 'add', path: `/metadata/annotations/${pointerToken(INJECTED_ANNOTATION)}`, value: 'true' });
+  if (metadata.labels === undefined) patch.push({ op: 'add', path: '/metadata/labels', value: { [INJECTED_LABEL]: 'true' } });
+  else if (metadata.labels[INJECTED_LABEL] !== 'true') patch.push({ op: 'add', path: `/metadata/labels/${pointerToken(INJECTED_LABEL)}`, value: 'true' });
 
   // First of the init containers: with restartPolicy Always it is a native sidecar, started (and
   // ready, by its startup probe) before later init containers and the app, stopped after them.
