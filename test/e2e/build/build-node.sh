@@ -9,7 +9,8 @@
 #
 # Environment (all optional): KUBE_VERSION, COREDNS_VERSION, CRICTL_VERSION, FHIRMESH_CACHE,
 # KEEP_WORKDIR=1 (keep the generated wrapper modules).
-# stdout: FHIRMESH_NODE_BIN=<dir>; progress goes to stderr.
+# stdout: FHIRMESH_NODE_BIN=<dir>; progress goes to stderr. <dir>/pause-image.tar is the sandbox image
+# (docker-archive, fhirmesh.local/e2e/pause:1) for ctr images import.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -71,7 +72,9 @@ kube_ok() {
 }
 coredns_ok() { reports "$out_dir/coredns" "CoreDNS-${coredns_version#v}" -version; }
 crictl_ok() { reports "$out_dir/crictl" "crictl version $crictl_version" --version; }
-pause_ok() { [[ -x $out_dir/pause ]]; }
+pause_image=fhirmesh.local/e2e/pause:1
+pause_tag=${pause_image##*:}
+pause_ok() { [[ -x $out_dir/pause && -f $out_dir/pause-image.tar ]]; }
 ok() { [[ $(recipe_of "$1") == "$recipe" ]] && "$1_ok"; }
 
 todo=()
@@ -159,11 +162,25 @@ build_crictl() {
   log "crictl: $(elapsed $((SECONDS - t0)))"
 }
 
+# The sandbox image containerd's sandbox_image names: no registry is reachable, so it is built here,
+# /pause alone, run as 65535 like upstream's.
 build_pause() {
   ok pause && return 0
-  command -v gcc >/dev/null || die "gcc is needed for the pause binary (apt-get install gcc libc6-dev)"
+  local tool
+  for tool in gcc umoci skopeo; do
+    command -v "$tool" >/dev/null || die "$tool is needed for the pause image (apt-get install gcc libc6-dev umoci skopeo)"
+  done
   gcc -static -Os -s -Wall -Werror -o "$stage/pause" "$here/templates/pause/pause.c"
-  install_built pause pause
+  mkdir -p "$scratch/pause-rootfs"
+  cp "$stage/pause" "$scratch/pause-rootfs/pause"
+  touch -h --date=@0 "$scratch/pause-rootfs/pause" "$scratch/pause-rootfs"
+  umoci init --layout "$scratch/pause-oci"
+  umoci new --image "$scratch/pause-oci:$pause_tag"
+  umoci insert --image "$scratch/pause-oci:$pause_tag" --history.created 1970-01-01T00:00:00Z "$scratch/pause-rootfs" /
+  umoci config --image "$scratch/pause-oci:$pause_tag" --created 1970-01-01T00:00:00Z --no-history \
+    --config.user 65535:65535 --config.entrypoint /pause --architecture amd64 --os linux
+  skopeo --insecure-policy copy --quiet "oci:$scratch/pause-oci:$pause_tag" "docker-archive:$stage/pause-image.tar:$pause_image"
+  install_built pause pause pause-image.tar
 }
 
 for c in "${todo[@]}"; do "build_$c"; done
