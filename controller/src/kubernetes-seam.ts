@@ -20,6 +20,8 @@ export interface KubernetesModeOptions {
   metrics: ControllerMetrics;
   /** This replica's name: the Lease holder, its proxy report, its gRPC controller id. Default: the host name. */
   replicaId?: string;
+  /** This replica's pod: owner of its proxy report, which the garbage collector then removes with the pod. */
+  replicaPod?: { name: string; uid: string };
   /** Several replicas, one writing status. Absent: this replica always writes (a single replica). */
   leaderElection?: LeaderElectionOptions;
 }

@@ -33,11 +33,12 @@ try {
   if (config.source.kind === 'kubernetes') {
     const logger = createLogger({ level: config.logLevel, component: 'controller' });
     const metrics = new ControllerMetrics();
-    const { kubeconfig, replicaId, leaderElection } = config.source;
+    const { kubeconfig, replicaId, replicaPod, leaderElection } = config.source;
     mode = await loadKubernetesMode({
       ...(kubeconfig === undefined ? {} : { kubeconfig }),
       ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
       replicaId,
+      ...(replicaPod === undefined ? {} : { replicaPod }),
       ...(leaderElection === undefined ? {} : { leaderElection }),
       logger,
       metrics,

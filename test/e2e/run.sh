@@ -97,6 +97,9 @@ in_netns ip addr add 10.77.0.2/24 dev fm-node
 in_netns ip link set fm-node up
 in_netns ip link set fm-peer up
 in_netns ip route add unreachable default
+# The node's own connections to a Service IP (the apiserver calling the webhook, the test calling
+# the gateway) are routed before kube-proxy's DNAT: give the Service range a route, or they fail there.
+in_netns ip route add 10.96.0.0/24 dev fm-node src 10.77.0.2
 # Bridged pod-to-pod replies of Service traffic must pass conntrack (per namespace on this kernel).
 in_netns sysctl -qw net.bridge.bridge-nf-call-iptables=1
 # Pods may reach pods and Services (already DNATed to pods here); the node's own addresses are

@@ -15,6 +15,8 @@ export type SourceConfig =
       kubeconfig?: string;
       /** Lease holder, proxy report name and gRPC controller id: --replica-id, else $POD_NAME, else the host name. */
       replicaId: string;
+      /** $POD_NAME and $POD_UID (the chart sets both): this replica's proxy report is owned by its pod, so it goes with the pod. */
+      replicaPod?: { name: string; uid: string };
       /** Absent: no election, this replica writes status (one replica). */
       leaderElection?: LeaderElectionConfig;
     };
@@ -121,6 +123,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       kind: 'kubernetes',
       ...(kubeconfig === undefined ? {} : { kubeconfig }),
       replicaId: replicaIdOf(values['replica-id'], env),
+      ...(env.POD_NAME && env.POD_UID ? { replicaPod: { name: env.POD_NAME, uid: env.POD_UID } } : {}),
       ...leaderElectionOf(values, env),
     };
   } else {

@@ -177,7 +177,15 @@ function buildKubernetesMode(options: KubernetesModeSetup): KubernetesModeHandle
   const startPublisher = (): void => {
     if (!started || attached === undefined || reportTiming === undefined || leaseNamespace === undefined || publisher !== undefined) return;
     const registry = attached.registry;
-    publisher = new ProxyReportPublisher({ client, namespace: leaseNamespace, replica: replicaId, proxies: () => registry.list(), timing: reportTiming, logger });
+    publisher = new ProxyReportPublisher({
+      client,
+      namespace: leaseNamespace,
+      replica: replicaId,
+      ...(options.replicaPod === undefined ? {} : { ownerPod: options.replicaPod }),
+      proxies: () => registry.list(),
+      timing: reportTiming,
+      logger,
+    });
     publisher.start();
   };
 

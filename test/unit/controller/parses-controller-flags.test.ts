@@ -91,4 +91,10 @@ describe('parseControllerFlags', () => {
       'the injection webhook needs --injector-listen, --injector-tls-cert, --injector-tls-key, --injector-config together; missing or empty: --injector-tls-cert, --injector-tls-key, --injector-config',
     );
   });
+  it('names the pod as the owner of its proxy report when the chart gives POD_NAME and POD_UID', () => {
+    expect(parseControllerFlags(['--kubeconfig', 'k', '--insecure-grpc'], { POD_NAME: 'ctl-abc', POD_UID: 'f3a1' })).toMatchObject({
+      source: { kind: 'kubernetes', replicaId: 'ctl-abc', replicaPod: { name: 'ctl-abc', uid: 'f3a1' } },
+    });
+    expect(parseControllerFlags(['--kubeconfig', 'k', '--insecure-grpc'], { POD_NAME: 'ctl-abc' })).not.toHaveProperty('source.replicaPod');
+  });
 });
