@@ -141,6 +141,9 @@ describe('the install path on a real node', () => {
     // The release namespace is never injected: the controller pods have no sidecar.
     expect(controllers.every((pod) => pod.spec.initContainers === undefined)).toBe(true);
     await expect.poll(leaseHolder, { timeout: 60_000, interval: 500 }).toSatisfy((holder: string) => controllers.some((pod) => pod.metadata.name === holder));
+    // Each replica's proxy report is owned by its pod, so it cannot outlive it.
+    const reports = await kubectlJson<{ items: { metadata: { ownerReferences?: { kind: string; name: string }[] } }[] }>(['-n', SYSTEM, 'get', 'configmaps', '-l', 'fhirmesh.io/proxy-report=true']);
+    expect(reports.items.map((r) => r.metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`)).flat().sort()).toEqual(controllers.map((pod) => `Pod/${pod.metadata.name}`).sort());
   });
 
   test('2. a FhirRoute becomes Programmed (kubectl wait)', async () => {
@@ -330,9 +333,14 @@ describe('the install path on a real node', () => {
     expect(webhooks.items.map((w) => w.metadata.name)).toEqual([]);
     const leftovers = await kubectl(['get', 'clusterroles,clusterrolebindings', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']);
     expect(leftovers.trim()).toBe('');
-    const inRelease = await kubectl(['-n', SYSTEM, 'get', 'deployments,services,configmaps,secrets,serviceaccounts,poddisruptionbudgets,roles,rolebindings', '-o', 'name']);
-    // What stays: the user's own Secret and the namespace's built-ins.
-    expect(inRelease.trim().split('\n').sort()).toEqual(['configmap/kube-root-ca.crt', 'secret/fhirmesh-grpc-tls', 'serviceaccount/default']);
+    // What stays: the user's own Secret and the namespace's built-ins. The replicas' proxy reports
+    // go with their pods (owner references), once the garbage collector has seen the pods go.
+    await expect
+      .poll(async () => (await kubectl(['-n', SYSTEM, 'get', 'deployments,services,configmaps,secrets,serviceaccounts,poddisruptionbudgets,roles,rolebindings', '-o', 'name'])).trim().split('\n').sort(), {
+        timeout: 60_000,
+        interval: 1_000,
+      })
+      .toEqual(['configmap/kube-root-ca.crt', 'secret/fhirmesh-grpc-tls', 'serviceaccount/default']);
     // Pods in the opted-in namespace are created again, now without a proxy.
     await kubectl(['-n', APPS, 'rollout', 'restart', 'deployment/claims-client']);
     await kubectl(['-n', APPS, 'rollout', 'status', 'deployment/claims-client', '--timeout=180s']);
