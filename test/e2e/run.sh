@@ -41,7 +41,7 @@ source "$repo/dist/image/image.env"
 export FHIRMESH_IMAGE_NAME=$IMAGE_NAME FHIRMESH_IMAGE_TAG=$IMAGE_TAG
 log "binaries and image ready in $((SECONDS - started)) s ($IMAGE_NAME:$IMAGE_TAG)"
 
-run_dir=$(mktemp -d "${TMPDIR:-/tmp}/fhirmesh-e2e.XXXXXX")
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/fhirmesh-node-e2e.XXXXXX")
 export FHIRMESH_E2E_DIR=$run_dir
 netns=fhirmesh-e2e-$$
 
