@@ -341,6 +341,8 @@ describe('the install path on a real node', () => {
         interval: 1_000,
       })
       .toEqual(['configmap/kube-root-ca.crt', 'secret/fhirmesh-grpc-tls', 'serviceaccount/default']);
+    // The controller's Lease is the one object of its own that stays (docs/install.md says so).
+    expect((await kubectl(['-n', SYSTEM, 'get', 'leases', '-o', 'name'])).trim()).toBe('lease.coordination.k8s.io/fhirmesh-controller');
     // Pods in the opted-in namespace are created again, now without a proxy.
     await kubectl(['-n', APPS, 'rollout', 'restart', 'deployment/claims-client']);
     await kubectl(['-n', APPS, 'rollout', 'status', 'deployment/claims-client', '--timeout=180s']);
