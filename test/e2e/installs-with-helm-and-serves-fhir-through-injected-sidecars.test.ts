@@ -19,7 +19,10 @@ const CONTROLLER_HOST = 'fhirmesh-controller.fhirmesh-system.svc';
 const CHART = path.join(REPO_ROOT, 'charts/fhirmesh');
 // What a platform team passes: the image it built and the controller's TLS Secret. Turning on the
 // gateway is a feature choice of theirs, documented in values.yaml; everything else is the default.
-const INSTALL_VALUES = (tag: string): string[] => ['--set', `image.tag=${tag}`, '--set', 'grpc.tls.secretName=fhirmesh-grpc-tls', '--set', 'gateway.enabled=true'];
+const INSTALL_VALUES = (): string[] => {
+  const { name, tag } = e2eContext().image;
+  return ['--set', `image.repository=${name}`, '--set', `image.tag=${tag}`, '--set', 'grpc.tls.secretName=fhirmesh-grpc-tls', '--set', 'gateway.enabled=true'];
+};
 const ECHO_BODY = Buffer.from('{"resourceType":"Bundle","type":"batch",  "entry":[{"resource":{"resourceType":"Patient","name":[{"family":"Ñúñez","given":["Åsa","花子"]}]}}]}\n\t');
 
 interface Pod {
@@ -132,7 +135,7 @@ beforeAll(async () => {
 
 describe('the install path on a real node', () => {
   test('1. helm install: the controller replicas run Ready as 65532, one holds the Lease', async () => {
-    const out = await helm(['install', RELEASE, CHART, '-n', SYSTEM, ...INSTALL_VALUES(e2eContext().image.tag), '--wait', '--timeout', '5m']);
+    const out = await helm(['install', RELEASE, CHART, '-n', SYSTEM, ...INSTALL_VALUES(), '--wait', '--timeout', '5m']);
     expect(out).toContain('STATUS: deployed');
     expect(out).toContain('kubectl label namespace <namespace> fhirmesh.io/inject=enabled');
     const controllers = await pods(SYSTEM, 'app.kubernetes.io/component=controller');
@@ -317,7 +320,7 @@ describe('the install path on a real node', () => {
   });
 
   test('6. helm upgrade with a changed value reaches new pods; helm uninstall leaves nothing that blocks a pod', async () => {
-    const upgraded = await helm(['upgrade', RELEASE, CHART, '-n', SYSTEM, ...INSTALL_VALUES(e2eContext().image.tag), '--set', 'injector.proxy.logLevel=debug', '--wait', '--timeout', '5m']);
+    const upgraded = await helm(['upgrade', RELEASE, CHART, '-n', SYSTEM, ...INSTALL_VALUES(), '--set', 'injector.proxy.logLevel=debug', '--wait', '--timeout', '5m']);
     expect(upgraded).toContain('STATUS: deployed');
     await kubectl(['-n', SYSTEM, 'rollout', 'status', 'deployment/fhirmesh-controller', '--timeout=180s']);
     // The webhook certificate survived the upgrade: same Secret, same caBundle.
