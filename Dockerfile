@@ -1,20 +1,23 @@
-# fhirmesh image: one image, two entry points (proxy and controller). Runs the compiled dist/
-# (npm run build): type stripping at run time costs each sidecar about 20 MiB more (bench/memory).
-# Not built in CI here (no container engine on the build machines); kept in step by hand.
+# fhirmesh image for people who build with a container engine: the same three layers as
+# `npm run image` (image/build-image.sh, no engine needed), because both run image/assemble-layers.sh.
+# No distribution, no shell, no npm in the result: Node 24 and the libraries it links, dist/, the
+# production node_modules, and the launchers fhirmesh-proxy / fhirmesh-controller; user 65532.
 FROM node:24-bookworm-slim AS build
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+# With install scripts: the `node` package's own installs the Node binary the image ships.
+RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+RUN bash image/assemble-layers.sh /layers
 
-FROM node:24-bookworm-slim
+FROM scratch
+COPY --from=build /layers/runtime/ /
+COPY --from=build /layers/modules/ /
+COPY --from=build /layers/app/ /
+USER 65532:65532
 WORKDIR /app
-COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
-COPY --from=build /src/crds ./crds
-COPY --from=build /src/api/fhirmesh ./api/fhirmesh
-COPY --from=build /src/package.json ./package.json
-USER node
-EXPOSE 8080 9901 15010 9902
-ENTRYPOINT ["node", "dist/proxy/src/main.js"]
+ENV PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production
+# proxy listener, proxy admin, controller admin, controller gRPC, injection webhook
+EXPOSE 8080 9901 9902 15010 9443
+CMD ["fhirmesh-proxy"]

@@ -1,5 +1,6 @@
 // The admin listener both processes run (loopback by default): /healthz, /readyz, /metrics and the
-// /debug pages each process names. GET and HEAD only; every other path answers 404 with the list.
+// /debug pages each process names, those to loopback clients only. GET and HEAD only; every other
+// path answers 404 with the list.
 
 import type * as Http from 'node:http';
 
@@ -29,6 +30,12 @@ export function createAdminServer(options: AdminServerOptions): Http.Server {
       send(res, 405, 'text/plain', 'only GET\n');
       return;
     }
+    // /debug shows tables and proxies: the pod IP serves probes and Prometheus, /debug only
+    // loopback (kubectl port-forward arrives on loopback too).
+    if (path.startsWith('/debug/') && !isLoopback(req.socket.remoteAddress)) {
+      send(res, 403, 'text/plain', `${path} answers loopback clients only: use kubectl port-forward\n`);
+      return;
+    }
     switch (path) {
       case '/healthz':
         send(res, 200, 'text/plain', 'ok\n');
@@ -51,6 +58,10 @@ export function createAdminServer(options: AdminServerOptions): Http.Server {
       }
     }
   });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  return address !== undefined && (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.'));
 }
 
 function send(res: Http.ServerResponse, status: number, contentType: string, body: string): void {

@@ -1,7 +1,8 @@
 // Runs one controller in the mode createMode() built: source → snapshot store → discovery server,
 // desired statuses and their reconciler, admin listener. main.ts and the tests start it the same way.
 
-import { addressText, closeServer, createAdminServer, listen, listenFailure } from '../../runtime/index.ts';
+import { startInjector, type RunningInjector } from './injector/index.ts';
+import { addressText, closeServer, createAdminServer, listen, listenFailure, type Logger } from '../../runtime/index.ts';
 import type { ControllerConfig } from './config/flags.ts';
 import type { ControllerMode } from './controller-mode.ts';
 import { ConvergenceTracker, DiscoveryServer, ProxyRegistry, ServingCertificate, SnapshotStore, trustIdentityClaims } from './discovery/index.ts';
@@ -128,6 +129,21 @@ export async function startController(config: ControllerConfig, mode: Controller
     proxyAuthentication: authenticated ? 'service-account token (TokenReview), namespace from the token' : 'none (the claimed namespace is served)',
   });
 
+  // The sidecar injection webhook (--injector-*): pure per request, it needs nothing else of the controller.
+  let injector: RunningInjector | undefined;
+  if (config.injector !== undefined) {
+    try {
+      // Its lines say `injector`, through the controller's own logger (silent where that is silent).
+      const injectorLogger: Logger = { enabled: (level) => logger.enabled(level), log: (level, msg, fields) => logger.log(level, msg, { ...fields, component: 'injector' }) };
+      injector = await startInjector(config.injector, { logger: injectorLogger });
+    } catch (err) {
+      await server.shutdown(0);
+      servingCertificate?.close();
+      await closeServer(admin);
+      throw err;
+    }
+  }
+
   // Listening first, reading second: proxies may connect at once and wait for the first read (rule 1).
   const ready = store.start().then(() => {
     reconciler.reconcile();
@@ -151,6 +167,7 @@ export async function startController(config: ControllerConfig, mode: Controller
       await server.shutdown();
       servingCertificate?.close();
       await source.stop();
+      await injector?.close();
       await closeServer(admin);
       logger.log('info', 'controller stopped');
     },

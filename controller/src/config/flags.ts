@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
 import { LOG_LEVELS, type LogLevel } from '../../../runtime/index.ts';
+import { INJECTOR_FLAG_OPTIONS, INJECTOR_USAGE, injectorServeConfigOf, type InjectorServeConfig } from '../injector/index.ts';
 
 export type SourceConfig =
   | { kind: 'directory'; routesDir: string }
@@ -14,6 +15,8 @@ export type SourceConfig =
       kubeconfig?: string;
       /** Lease holder, proxy report name and gRPC controller id: --replica-id, else $POD_NAME, else the host name. */
       replicaId: string;
+      /** $POD_NAME and $POD_UID (the chart sets both): this replica's proxy report is owned by its pod, so it goes with the pod. */
+      replicaPod?: { name: string; uid: string };
       /** Absent: no election, this replica writes status (one replica). */
       leaderElection?: LeaderElectionConfig;
     };
@@ -42,6 +45,8 @@ export interface ControllerConfig {
   batchWindowMs: number;
   ackTimeoutMs: number;
   logLevel: LogLevel;
+  /** --injector-*: serve the sidecar injection webhook; absent: no webhook. */
+  injector?: InjectorServeConfig;
 }
 
 export class FlagError extends Error {}
@@ -59,7 +64,7 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --grpc-tls-key FILE       the certificate's private key (PEM)
   --insecure-grpc           Kubernetes mode: serve plaintext on purpose (proxy tokens then cross the
                             network unencrypted: only behind a mesh that encrypts, or on loopback)
-  --admin-listen HOST:PORT  /healthz /readyz /metrics /debug/status (default 127.0.0.1:9902)
+  --admin-listen HOST:PORT  /healthz /readyz /metrics; /debug/status to loopback clients only (default 127.0.0.1:9902)
   --namespace NAME          read routes of this namespace only (default: all)
   --replica-id NAME         Kubernetes mode: this replica's name, the Lease holder (default: $POD_NAME, else the host name)
   --leader-elect            Kubernetes mode, several replicas: only the holder of a Lease writes status
@@ -71,7 +76,7 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --batch-window DURATION   changes this close together go out as one update (default 100ms)
   --ack-timeout DURATION    a proxy that answers no update within this is dropped (default 15s)
   --log-level LEVEL         debug | info | warn | error (default info)
-`;
+${INJECTOR_USAGE}`;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -98,6 +103,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       'leader-elect-renew-deadline': { type: 'string' },
       'leader-elect-retry-period': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...INJECTOR_FLAG_OPTIONS,
     },
     strict: true,
     allowPositionals: false,
@@ -122,6 +128,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
       kind: 'kubernetes',
       ...(kubeconfig === undefined ? {} : { kubeconfig }),
       replicaId: replicaIdOf(values['replica-id'], env),
+      ...(env.POD_NAME && env.POD_UID ? { replicaPod: { name: env.POD_NAME, uid: env.POD_UID } } : {}),
       ...leaderElectionOf(values, env),
     };
   } else {
@@ -142,6 +149,9 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
   const grpcTls = grpcTlsOf(values['grpc-tls-cert'], values['grpc-tls-key'], values['insecure-grpc'] === true, source.kind);
   const batchWindowMs = duration('--batch-window', values['batch-window'] ?? '100ms', 0, 10_000);
   const ackTimeoutMs = duration('--ack-timeout', values['ack-timeout'] ?? '15s', 1, 600_000);
+  const injector = injectorServeConfigOf(values, parseHostPort, (message) => {
+    throw new FlagError(message);
+  });
   return {
     source,
     grpcListen,
@@ -152,6 +162,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
     batchWindowMs,
     ackTimeoutMs,
     logLevel: logLevel as LogLevel,
+    ...(injector === undefined ? {} : { injector }),
   };
 }
 

@@ -36,12 +36,13 @@ export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller 
   --state-dir DIR          keeps the last good table; used when the            FHIRMESH_STATE_DIR
                            controller is unreachable at start
   --controller-ca FILE     TLS to the controller, trusting this CA (PEM)       FHIRMESH_CONTROLLER_CA
+                           (or the PEM itself in FHIRMESH_CONTROLLER_CA_PEM)
   --controller-server-name NAME   name in the controller's certificate         FHIRMESH_CONTROLLER_SERVER_NAME
   --token-file FILE        projected service-account token (audience           FHIRMESH_TOKEN_FILE
                            fhirmesh) sent to the controller; re-read on connect
   --listen HOST:PORT       originator-facing listener (default 0.0.0.0:8080)   FHIRMESH_LISTEN
-  --admin-listen HOST:PORT /healthz /readyz /metrics /debug/routes             FHIRMESH_ADMIN_LISTEN
-                           (default 127.0.0.1:9901)
+  --admin-listen HOST:PORT /healthz /readyz /metrics, and /debug/routes       FHIRMESH_ADMIN_LISTEN
+                           to loopback clients only (default 127.0.0.1:9901)
   --intermediary-id NAME   this hop's name in Via and OperationOutcome         FHIRMESH_INTERMEDIARY_ID
                            (default fhirmesh-<hostname>)
   --shutdown-grace SECONDS time in-flight requests get on SIGTERM (default 25) FHIRMESH_SHUTDOWN_GRACE
@@ -107,13 +108,21 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       stateDir: nonEmpty(values['state-dir'] ?? env.FHIRMESH_STATE_DIR),
     };
     const caFile = nonEmpty(values['controller-ca'] ?? env.FHIRMESH_CONTROLLER_CA);
+    // The injected sidecar gets the CA inline (as linkerd passes its trust anchors): no per-namespace copy.
+    const caPemInline = nonEmpty(env.FHIRMESH_CONTROLLER_CA_PEM);
     const serverName = nonEmpty(values['controller-server-name'] ?? env.FHIRMESH_CONTROLLER_SERVER_NAME);
-    if (caFile !== undefined) {
+    if (caFile !== undefined && caPemInline !== undefined) {
+      throw new FlagError('--controller-ca and FHIRMESH_CONTROLLER_CA_PEM exclude each other: give the CA as a file or inline, not both');
+    }
+    if (caFile !== undefined || caPemInline !== undefined) {
       let caPem: string;
       try {
-        caPem = fs.readFileSync(caFile, 'utf8');
+        caPem = caPemInline ?? fs.readFileSync(caFile ?? '', 'utf8');
       } catch (err) {
         throw new FlagError(`--controller-ca '${caFile}' cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
+        throw new FlagError(`${caPemInline === undefined ? `--controller-ca '${caFile}'` : 'FHIRMESH_CONTROLLER_CA_PEM'} holds no PEM certificate: give the CA that issued the controller's certificate`);
       }
       controller.tls = serverName === undefined ? { caPem } : { caPem, serverName };
     } else if (serverName !== undefined) {

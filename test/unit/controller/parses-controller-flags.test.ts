@@ -78,4 +78,23 @@ describe('parseControllerFlags', () => {
   ])('refuses %j', (argv, message) => {
     expect(() => parseControllerFlags(argv, {})).toThrow(message);
   });
+  it('reads the four --injector-* flags together as the webhook to serve', () => {
+    const config = parseControllerFlags(
+      ['--routes-dir', 'r', '--injector-listen', ':9443', '--injector-tls-cert', 'tls.crt', '--injector-tls-key', 'tls.key', '--injector-config', 'injector.json'],
+      {},
+    );
+    expect(config).toMatchObject({ injector: { listen: { host: '0.0.0.0', port: 9443 }, tlsCertFile: 'tls.crt', tlsKeyFile: 'tls.key', configFile: 'injector.json' } });
+  });
+
+  it('refuses some --injector-* flags without the others', () => {
+    expect(() => parseControllerFlags(['--routes-dir', 'r', '--injector-listen', ':9443', '--injector-config', ''], {})).toThrow(
+      'the injection webhook needs --injector-listen, --injector-tls-cert, --injector-tls-key, --injector-config together; missing or empty: --injector-tls-cert, --injector-tls-key, --injector-config',
+    );
+  });
+  it('names the pod as the owner of its proxy report when the chart gives POD_NAME and POD_UID', () => {
+    expect(parseControllerFlags(['--kubeconfig', 'k', '--insecure-grpc'], { POD_NAME: 'ctl-abc', POD_UID: 'f3a1' })).toMatchObject({
+      source: { kind: 'kubernetes', replicaId: 'ctl-abc', replicaPod: { name: 'ctl-abc', uid: 'f3a1' } },
+    });
+    expect(parseControllerFlags(['--kubeconfig', 'k', '--insecure-grpc'], { POD_NAME: 'ctl-abc' })).not.toHaveProperty('source.replicaPod');
+  });
 });

@@ -99,6 +99,8 @@ export class KubernetesMode implements ControllerMode {
   #publisher: ProxyReportPublisher | undefined;
   #started = false;
   #stopping = false;
+  /** This replica's pod: owner of its proxy report, so the garbage collector removes it with the pod. */
+  readonly #replicaPod: { name: string; uid: string } | undefined;
 
   constructor(options: KubernetesModeOptions) {
     const { logger, source: flags } = options;
@@ -112,6 +114,7 @@ export class KubernetesMode implements ControllerMode {
     this.logger = logger;
     this.metrics = options.metrics;
     this.controllerId = replicaId;
+    this.#replicaPod = flags.replicaPod;
 
     const informer = <T>(resource: string, path: string, project: (object: KubeObject) => T, selectors: { labelSelector?: string; fieldSelector?: string } = {}): ResilientInformer<T> =>
       new ResilientInformer<T>({ resource, config, client, path, project, logger, metrics, ...selectors, ...(tuning.informer === undefined ? {} : { timing: tuning.informer }) });
@@ -244,6 +247,7 @@ export class KubernetesMode implements ControllerMode {
       client: this.client,
       namespace: this.leaseNamespace,
       replica: this.controllerId,
+      ...(this.#replicaPod === undefined ? {} : { ownerPod: this.#replicaPod }),
       proxies: () => registry.list(),
       timing: this.#reportTiming,
       logger: this.logger,

@@ -55,6 +55,11 @@ export interface ProxyReportPublisherOptions {
   client: KubeClient;
   namespace: string;
   replica: string;
+  /**
+   * The replica's pod, as the report's owner: the garbage collector deletes the report with the pod,
+   * also when the replica cannot (killed, or its RBAC already gone during helm uninstall).
+   */
+  ownerPod?: { name: string; uid: string };
   proxies: () => readonly ProxyRecord[];
   timing: ReportTiming;
   logger: Logger;
@@ -130,7 +135,13 @@ export class ProxyReportPublisher {
   async #writeOnce(): Promise<void> {
     const { client, namespace, replica } = this.#options;
     const report = buildReport(replica, ++this.#heartbeat, this.#options.proxies());
-    const metadata = { name: this.configMapName, namespace, labels: { [REPORT_LABEL]: 'true', 'app.kubernetes.io/name': 'fhirmesh', 'app.kubernetes.io/component': 'controller' } };
+    const owner = this.#options.ownerPod;
+    const metadata = {
+      name: this.configMapName,
+      namespace,
+      labels: { [REPORT_LABEL]: 'true', 'app.kubernetes.io/name': 'fhirmesh', 'app.kubernetes.io/component': 'controller' },
+      ...(owner === undefined ? {} : { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: owner.name, uid: owner.uid }] }),
+    };
     const data = { [REPORT_DATA_KEY]: JSON.stringify(report) };
     const path = `/api/v1/namespaces/${namespace}/configmaps/${this.configMapName}`;
     let response = await client.request({ method: 'PATCH', path, body: { metadata, data }, contentType: 'application/merge-patch+json', timeoutMs: 5_000 });

@@ -74,12 +74,17 @@ describe('charts/fhirmesh', () => {
     expect(kinds).toEqual([
       'ClusterRole/r1-fhirmesh-controller',
       'ClusterRole/r1-fhirmesh-controller-token-review',
+      'ClusterRole/r1-fhirmesh-fhirroutes-edit',
+      'ClusterRole/r1-fhirmesh-fhirroutes-view',
       'ClusterRoleBinding/r1-fhirmesh-controller',
       'ClusterRoleBinding/r1-fhirmesh-controller-token-review',
+      'ConfigMap/r1-fhirmesh-injector',
       'Deployment/r1-fhirmesh-controller',
+      'MutatingWebhookConfiguration/r1-fhirmesh-injector',
       'PodDisruptionBudget/r1-fhirmesh-controller',
       'Role/r1-fhirmesh-controller-replicas',
       'RoleBinding/r1-fhirmesh-controller-replicas',
+      'Secret/r1-fhirmesh-injector-tls',
       'Service/r1-fhirmesh-controller',
       'ServiceAccount/r1-fhirmesh-controller',
     ]);
@@ -104,8 +109,8 @@ describe('charts/fhirmesh', () => {
       spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[]; containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[] } } };
     };
     const pod = deployment.spec.template.spec;
-    expect(pod.volumes).toEqual([{ name: 'grpc-tls', secret: { secretName: 'fhirmesh-grpc-tls' } }]);
-    expect(pod.containers[0]?.volumeMounts).toEqual([{ name: 'grpc-tls', mountPath: '/etc/fhirmesh/grpc-tls', readOnly: true }]);
+    expect(pod.volumes).toContainEqual({ name: 'grpc-tls', secret: { secretName: 'fhirmesh-grpc-tls' } });
+    expect(pod.containers[0]?.volumeMounts).toContainEqual({ name: 'grpc-tls', mountPath: '/etc/fhirmesh/grpc-tls', readOnly: true });
   });
 
   it.skipIf(helm === undefined)('refuses to render without grpc.tls.secretName, and serves plaintext only with grpc.insecure', () => {
@@ -113,13 +118,13 @@ describe('charts/fhirmesh', () => {
     const deployment = render('grpc.insecure=true').find((doc) => doc['kind'] === 'Deployment') as { spec: { template: { spec: { volumes?: unknown; containers: { args: string[] }[] } } } };
     const args = deployment.spec.template.spec.containers[0]?.args ?? [];
     expect(args).toContain('--insecure-grpc');
-    expect(deployment.spec.template.spec.volumes).toBe(undefined);
+    expect(deployment.spec.template.spec.volumes).not.toContainEqual(expect.objectContaining({ name: 'grpc-tls' }));
     expect(parseControllerFlags(args, { KUBERNETES_SERVICE_HOST: '10.0.0.1' })).toMatchObject({ insecureGrpc: true });
   });
 
   it.skipIf(helm === undefined)('narrows to a Role in controller.watchNamespace and drops the Lease rules for one replica', () => {
     const docs = render(TLS_SECRET, 'controller.watchNamespace=payers', 'controller.replicas=1', 'controller.leaderElection.enabled=false');
-    const roles = docs.filter((doc) => String(doc['kind']).startsWith('Role') || String(doc['kind']).startsWith('Cluster'));
+    const roles = docs.filter((doc) => (String(doc['kind']).startsWith('Role') || String(doc['kind']).startsWith('Cluster')) && !(doc['metadata'] as { name: string }).name.includes('fhirroutes'));
     // TokenReview is cluster-scoped: its ClusterRole stays whatever the watched namespace.
     expect(roles.map((doc) => [doc['kind'], (doc['metadata'] as { name: string }).name, (doc['metadata'] as { namespace?: string }).namespace])).toEqual([
       ['ClusterRole', 'r1-fhirmesh-controller-token-review', undefined],
