@@ -33,6 +33,7 @@ export async function startProxy(
   // Under evaluation (issue 9): node:http or fhirmesh's own HTTP/1.1 core, chosen by FHIRMESH_ENGINE.
   const core = (config.engine ?? process.env.FHIRMESH_ENGINE) === 'core';
   const pool = core ? new UpstreamPools() : new UpstreamPool();
+  if (pool instanceof UpstreamPools) holder.checkBeforeInstall((table) => pool.prepare(table.routes));
   holder.onInstall((table) => {
     pool.retainOnly(table.routes.flatMap((r) => [r.backend, ...r.rules.map((rule) => rule.backend)]));
     metrics.tableLoaded(table.size, table.loadedAt);

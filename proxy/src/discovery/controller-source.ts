@@ -1,6 +1,8 @@
 // Controller-fed table source: starts from the last good table in the state dir (if any), then
 // streams from the controller; readiness comes from whichever table arrives first.
 
+import type { Route__Output } from '../../../api/discovery/index.ts';
+import type { CompiledRoute } from '../../../api/index.ts';
 import type { TableSource } from '../table/file-source.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -20,13 +22,13 @@ export interface ControllerSourceConfig {
 }
 
 export function startControllerSource(config: ControllerSourceConfig, holder: TableHolder, logger: Logger, metrics: ProxyMetrics): TableSource {
-  let initialWire;
+  let initial: { wire: Route__Output[]; compiled: CompiledRoute[] } | undefined;
   if (config.stateDir !== undefined) {
     try {
       const saved = loadState(config.stateDir);
       if (saved !== undefined) {
         holder.install(saved.snapshot);
-        initialWire = saved.wire;
+        initial = { wire: saved.wire, compiled: saved.snapshot.routes };
         logger.log('info', 'route table loaded from the state dir', { stateDir: config.stateDir, version: saved.snapshot.version, routes: saved.snapshot.routes.length });
       }
     } catch (err) {
@@ -40,7 +42,7 @@ export function startControllerSource(config: ControllerSourceConfig, holder: Ta
     holder,
     logger,
     stateDir: config.stateDir,
-    ...(initialWire !== undefined ? { initialWire } : {}),
+    ...(initial !== undefined ? { initial } : {}),
     ...(config.backoff !== undefined ? { backoff: config.backoff } : {}),
     ...(config.tls !== undefined ? { tls: config.tls } : {}),
     ...(config.tokenFile !== undefined ? { tokenFile: config.tokenFile } : {}),

@@ -1,5 +1,6 @@
 // The proxy's side of route discovery (api/fhirmesh/v1/discovery.proto): one stream to the
-// controller, responses applied atomically then ACKed or NACKed, reconnect with jittered backoff.
+// controller, responses applied atomically (decoding only the routes a delta names) then ACKed once
+// saved, or NACKed; reconnect with jittered backoff.
 
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +16,12 @@ import type { TableHolder } from '../table/table-holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { saveState } from './state-file.ts';
 
+/** A route of the table in force, in both forms: deltas apply to the wire form, decoded once. */
+interface HeldRoute {
+  wire: Route__Output;
+  compiled: CompiledRoute;
+}
+
 export interface DiscoveryIdentity {
   nodeId: string;
   namespace: string;
@@ -28,8 +35,8 @@ export interface DiscoveryClientOptions {
   holder: TableHolder;
   logger: Logger;
   stateDir: string | undefined;
-  /** The wire routes of the table loaded from the state dir, the base for the first delta. */
-  initialWire?: Route__Output[];
+  /** The table loaded from the state dir (wire and decoded, in the same order), the base for the first delta. */
+  initial?: { wire: Route__Output[]; compiled: CompiledRoute[] };
   /** TLS to the controller: its CA bundle (PEM) and the name its certificate carries. */
   tls?: { caPem: string; serverName?: string };
   /** A projected service-account token, read again on every connect (the kubelet rotates it). */
@@ -46,8 +53,10 @@ const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
 export class DiscoveryClient {
   readonly #options: DiscoveryClientOptions;
   readonly #client: InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
-  /** Wire routes by destination id of the table in force: deltas apply to these. */
-  #wire = new Map<string, Route__Output>();
+  /** Routes of the table in force by destination id: deltas apply to these. */
+  #routes = new Map<string, HeldRoute>();
+  /** Responses are applied one after another: a save in progress finishes before the next apply. */
+  #applying: Promise<void> = Promise.resolve();
   #stream: Stream | undefined;
   #attempt = 0;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -55,7 +64,8 @@ export class DiscoveryClient {
 
   constructor(options: DiscoveryClientOptions) {
     this.#options = options;
-    for (const route of options.initialWire ?? []) this.#wire.set(route.destinationId, route);
+    const initial = options.initial;
+    initial?.wire.forEach((wire, i) => this.#routes.set(wire.destinationId, { wire, compiled: initial.compiled[i] as CompiledRoute }));
     const Client = discoveryProto().fhirmesh.v1.RouteDiscovery;
     const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
     const credentials = options.tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(options.tls.caPem));
@@ -100,7 +110,10 @@ export class DiscoveryClient {
     stream.on('data', (response: DiscoveryResponse__Output) => {
       this.#attempt = 0;
       this.#options.onConnectionChange?.(true);
-      stream.write(this.#apply(response));
+      this.#applying = this.#applying.then(async () => {
+        const answer = await this.#apply(response);
+        if (this.#stream === stream) stream.write(answer);
+      });
     });
     // 'error' comes only for a non-OK end; 'status' comes for every end, so it drives the reconnect.
     stream.on('error', () => undefined);
@@ -135,8 +148,8 @@ export class DiscoveryClient {
     this.#retryTimer = setTimeout(() => this.#connect(), Math.random() * ceiling);
   }
 
-  /** Applies one response; returns the ACK or NACK to send. */
-  #apply(response: DiscoveryResponse__Output): DiscoveryRequest {
+  /** Applies one response; resolves with the ACK (once the table is saved) or the NACK to send. */
+  async #apply(response: DiscoveryResponse__Output): Promise<DiscoveryRequest> {
     const { holder, logger } = this.#options;
     const running = holder.loaded ? holder.current.version : '';
     const nack = (message: string): DiscoveryRequest => {
@@ -148,28 +161,31 @@ export class DiscoveryClient {
       if (response.versionInfo !== running) return nack(`told current at ${response.versionInfo} but running ${running || 'nothing'}`);
       return { versionInfo: running, responseNonce: response.nonce };
     }
-    let next: Map<string, Route__Output>;
-    if (response.fullSnapshot) {
-      next = new Map(response.upserted.map((r) => [r.destinationId, r]));
-    } else {
-      if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
-      next = new Map(this.#wire);
-      for (const id of response.removed) next.delete(id);
-      for (const route of response.upserted) next.set(route.destinationId, route);
-    }
+    let next: Map<string, HeldRoute>;
     let routes: CompiledRoute[];
     try {
-      routes = [...next.values()].map(decodeRoute);
-      // Building the table checks the lookup maps (duplicate hosts) before anything is swapped.
+      if (response.fullSnapshot) {
+        next = new Map(response.upserted.map((wire) => [wire.destinationId, { wire, compiled: decodeRoute(wire) }]));
+      } else {
+        if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
+        // Only what the delta names is decoded; every other route keeps its decoded form.
+        next = new Map(this.#routes);
+        for (const id of response.removed) next.delete(id);
+        for (const wire of response.upserted) next.set(wire.destinationId, { wire, compiled: decodeRoute(wire) });
+      }
+      routes = [...next.values()].map((held) => held.compiled);
+      // Building the table checks the lookup maps (duplicate hosts) and every install check
+      // (backends' TLS material) before anything is swapped.
       holder.install({ version: response.versionInfo, routes });
     } catch (err) {
       return nack(err instanceof Error ? err.message : String(err));
     }
-    this.#wire = next;
+    this.#routes = next;
     logger.log('info', 'route table applied', { version: response.versionInfo, routes: routes.length, full: response.fullSnapshot });
     if (this.#options.stateDir !== undefined) {
       try {
-        saveState(this.#options.stateDir, response.versionInfo, [...next.values()]);
+        // The ACK waits for the table to be on disk: a proxy restarted after it serves the same table.
+        await saveState(this.#options.stateDir, response.versionInfo, [...next.values()].map((held) => held.wire));
       } catch (err) {
         // The table is in force; only the restart-without-controller path is weakened. Say so.
         logger.log('error', 'could not save the route table to the state dir', { stateDir: this.#options.stateDir, error: String(err) });

@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import type { CompiledBackend } from '../../../api/index.ts';
+import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
 import { Http1Parser, type MessageHead, type MessageSink } from './http1-parser.ts';
 
 export interface BackendTarget {
@@ -290,6 +290,23 @@ export class UpstreamPools {
       this.#pools.set(target.key, pool);
     }
     return pool;
+  }
+
+  /**
+   * Resolves every backend of a table before it is installed (URL, TLS context built from its PEMs),
+   * throwing with the route and backend named, so a bad PEM refuses the table instead of failing
+   * requests later.
+   */
+  prepare(routes: readonly CompiledRoute[]): void {
+    for (const route of routes) {
+      for (const backend of [route.backend, ...route.rules.map((rule) => rule.backend)]) {
+        try {
+          this.target(backend);
+        } catch (err) {
+          throw new Error(`route ${route.destinationId}: backend ${backend.baseUrl} cannot be used: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }
+      }
+    }
   }
 
   /** A new table is in force: pools of backends it no longer names close as they fall idle. */

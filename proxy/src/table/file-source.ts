@@ -21,7 +21,12 @@ export function startFileSource(
   let refusedAtStart: RoutesFileError | undefined;
   try {
     const loaded = loadRoutesFile(routesFile);
-    holder.install(loaded.snapshot);
+    try {
+      holder.install(loaded.snapshot);
+    } catch (installErr) {
+      // A table the proxy cannot run (a backend's TLS material that does not load) is a refusal.
+      throw new RoutesFileError(routesFile, [installErr instanceof Error ? installErr.message : String(installErr)]);
+    }
     last = loaded;
     logger.log('info', 'route table loaded', { file: routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
   } catch (err) {

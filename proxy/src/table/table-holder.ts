@@ -10,6 +10,7 @@ export class TableHolder {
   #current: RouteTable = RouteTable.empty();
   #loaded = false;
   readonly #listeners: TableListener[] = [];
+  readonly #checks: TableListener[] = [];
 
   get current(): RouteTable {
     return this.#current;
@@ -20,9 +21,13 @@ export class TableHolder {
     return this.#loaded;
   }
 
-  /** Builds the lookup maps first, so a snapshot that cannot be indexed never replaces the table. */
+  /**
+   * Builds the lookup maps and runs every check first (a backend whose TLS material does not load,
+   * say), so a snapshot that is refused, and NACKed, is never in force even for a moment.
+   */
   install(snapshot: RouteTableSnapshot): RouteTable {
     const table = new RouteTable(snapshot);
+    for (const check of this.#checks) check(table);
     this.#current = table;
     this.#loaded = true;
     for (const listener of this.#listeners) listener(table);
@@ -31,5 +36,10 @@ export class TableHolder {
 
   onInstall(listener: TableListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** Runs before a table is put in force; throwing refuses it (the message says why). */
+  checkBeforeInstall(check: TableListener): void {
+    this.#checks.push(check);
   }
 }
