@@ -5,7 +5,7 @@
 #            /etc (passwd, group, nsswitch.conf), /tmp and the two launchers in /usr/local/bin
 #   modules  /app/node_modules: production dependencies from package-lock.json, without type
 #            declarations and source maps
-#   app      /app: dist/ of api, proxy and controller (built fresh), the CRD, discovery.proto, package.json
+#   app      /app: dist/ of api, runtime, proxy and controller (built fresh), the CRD, discovery.proto, package.json
 # Everything is root-owned (the image runs as 65532, which can write only /tmp and its home) and
 # carries the time SOURCE_DATE_EPOCH (default 0), so the same sources give the same layers.
 #
@@ -51,7 +51,11 @@ log "app: npm run build (into a fresh directory: no stale outputs of deleted sou
 mkdir -p "$app/app"
 (cd "$repo" && npx --no-install tsc -p tsconfig.build.json --outDir "$out/dist" --sourceMap false)
 mkdir -p "$app/app/dist"
-for part in api proxy controller; do cp -R "$out/dist/$part" "$app/app/dist/"; done
+# Everything tsc built except the CLI (the demo and its sample FHIR server need dev dependencies):
+# a new top-level package (runtime/ was one) comes along without editing this line.
+for part in "$out/dist"/*/; do
+  [[ $(basename "$part") == cli ]] || cp -R "$part" "$app/app/dist/"
+done
 mkdir -p "$app/app/crds" "$app/app/api/fhirmesh/v1"
 cp "$repo/crds/fhirroutes.fhirmesh.io.yaml" "$app/app/crds/"
 cp "$repo/api/fhirmesh/v1/discovery.proto" "$app/app/api/fhirmesh/v1/"
