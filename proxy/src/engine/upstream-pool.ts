@@ -3,7 +3,7 @@
 // keep-alive timeout, and an idle socket that speaks out of turn destroyed instead of reused.
 
 import net from 'node:net';
-import tls from 'node:tls';
+import type * as Tls from 'node:tls';
 import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
 import { Http1Parser, type MessageHead, type MessageSink } from './http1-parser.ts';
 
@@ -18,7 +18,14 @@ export interface BackendTarget {
   hostHeader: string;
   servername: string | undefined;
   /** Built once per backend: a bad PEM fails the table, not a request. */
-  secureContext: tls.SecureContext | undefined;
+  secureContext: Tls.SecureContext | undefined;
+}
+
+// node:tls (OpenSSL's context, about 8 MiB of RSS) is loaded only once a backend speaks TLS.
+let tlsModule: typeof Tls | undefined;
+function tls(): typeof Tls {
+  tlsModule ??= process.getBuiltinModule('node:tls');
+  return tlsModule;
 }
 
 const MAX_SOCKETS_PER_BACKEND = 512;
@@ -66,7 +73,7 @@ export class UpstreamConnection {
     this.#pool = pool;
     this.target = target;
     const socket = target.isTls
-      ? tls.connect({
+      ? tls().connect({
           host: target.host,
           port: target.port,
           ...(target.servername !== undefined ? { servername: target.servername } : net.isIP(target.host) === 0 ? { servername: target.host } : {}),
@@ -346,9 +353,9 @@ export function backendTarget(backend: CompiledBackend): BackendTarget {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (isTls ? 443 : 80) : Number(url.port);
   const basePath = url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
-  let secureContext: tls.SecureContext | undefined;
+  let secureContext: Tls.SecureContext | undefined;
   if (isTls && (tlsSpec?.caPem !== undefined || tlsSpec?.certPem !== undefined || tlsSpec?.keyPem !== undefined)) {
-    secureContext = tls.createSecureContext({
+    secureContext = tls().createSecureContext({
       ...(tlsSpec.caPem !== undefined ? { ca: tlsSpec.caPem } : {}),
       ...(tlsSpec.certPem !== undefined ? { cert: tlsSpec.certPem } : {}),
       ...(tlsSpec.keyPem !== undefined ? { key: tlsSpec.keyPem } : {}),
