@@ -1,6 +1,6 @@
 // Reads a routes file (multi-document YAML, or a `kind: List`) into FhirRoutes the way kubectl would
 // read it, and sets aside every document that is not a valid FhirRoute with a problem that locates it.
-import { parseAllDocuments, type Tags } from 'yaml';
+import { Composer, LineCounter, Parser, type Tags } from 'yaml';
 import { KIND, type FhirRoute } from './types.ts';
 import { describeProblem, validateFhirRoute } from './validate.ts';
 
@@ -76,19 +76,26 @@ export function parseRouteManifests(yamlText: string, sourceName: string): Parse
     routes.push(value as unknown as FhirRoute);
   };
 
-  parseAllDocuments(yamlText, { version: '1.1', customTags: likeKubectl }).forEach((doc, index) => {
-    const document = index + 1;
+  // One document at a time (parsed, read, validated, dropped): a 100,000-route file never has all of
+  // its syntax trees alive at once, only the routes read from them.
+  const composer = new Composer({ version: '1.1', customTags: likeKubectl });
+  const lines = new LineCounter();
+  let index = 0;
+  const take = (doc: ReturnType<Composer['compose']> extends Generator<infer D> ? D : never): void => {
+    const document = ++index;
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
-        // The first line has the reason and the position; the rest is a code excerpt for terminals.
-        const message = (error.message.split('\n', 1)[0] ?? error.code).replace(/:$/, '');
-        problems.push({ source: sourceName, document, path: '', message: `is not valid YAML: ${message}` });
+        const reason = (error.message.split('\n', 1)[0] ?? error.code).replace(/:$/, '');
+        const { line, col } = lines.linePos(error.pos[0]);
+        problems.push({ source: sourceName, document, path: '', message: `is not valid YAML: ${reason} at line ${line}, column ${col}` });
       }
       return;
     }
     const value: unknown = withoutNulls(doc.toJS({ maxAliasCount: 100 }));
     if (value !== null && value !== undefined) readObject(value, document, '');
-  });
+  };
+  for (const doc of composer.compose(new Parser(lines.addNewLine).parse(yamlText))) take(doc);
+  for (const doc of composer.end()) take(doc);
   return { routes, problems };
 }
 
