@@ -61,8 +61,9 @@ export function decodeRoute(wire: Route__Output): CompiledRoute {
     throw new RouteDecodeError(`${where}: ${message}`);
   };
   if (!DESTINATION_ID.test(wire.destinationId)) fail('destination id is not a DNS label');
-  if (wire.source === null) fail('has no source');
-  if (wire.addressing === null) fail('has no addressing');
+  // Absent messages are null off the wire and undefined out of the state file's JSON.
+  if (wire.source == null) fail('has no source');
+  if (wire.addressing == null) fail('has no addressing');
   const source = wire.source as NonNullable<Route__Output['source']>;
   const addressing = wire.addressing as NonNullable<Route__Output['addressing']>;
   const route: CompiledRoute = {
@@ -93,8 +94,8 @@ export function decodeRoute(wire: Route__Output): CompiledRoute {
   return route;
 }
 
-function decodeBackend(wire: Backend__Output | null, where: string): CompiledBackend {
-  if (wire === null) throw new RouteDecodeError(`${where}: has no backend`);
+function decodeBackend(wire: Backend__Output | null | undefined, where: string): CompiledBackend {
+  if (wire == null) throw new RouteDecodeError(`${where}: has no backend`);
   let url: URL;
   try {
     url = new URL(wire.baseUrl);
@@ -104,7 +105,7 @@ function decodeBackend(wire: Backend__Output | null, where: string): CompiledBac
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RouteDecodeError(`${where}: backend URL must be http or https`);
   const backend: CompiledBackend = { baseUrl: wire.baseUrl };
   if (wire.nextHopDestination !== '') backend.nextHopDestination = wire.nextHopDestination;
-  if (wire.tls !== null) {
+  if (wire.tls != null) {
     const tls = wire.tls;
     backend.tls = {};
     if (tls.serverName !== '') backend.tls.serverName = tls.serverName;

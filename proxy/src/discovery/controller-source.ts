@@ -1,7 +1,6 @@
 // Controller-fed table source: starts from the last good table in the state dir (if any), then
 // streams from the controller; readiness comes from whichever table arrives first.
 
-import type { Route__Output } from '../../../api/discovery/index.ts';
 import type { CompiledRoute } from '../../../api/index.ts';
 import type { TableSource } from '../table/file-source.ts';
 import type { TableHolder } from '../table/table-holder.ts';
@@ -22,13 +21,13 @@ export interface ControllerSourceConfig {
 }
 
 export function startControllerSource(config: ControllerSourceConfig, holder: TableHolder, logger: Logger, metrics: ProxyMetrics): TableSource {
-  let initial: { wire: Route__Output[]; compiled: CompiledRoute[] } | undefined;
+  let initial: CompiledRoute[] | undefined;
   if (config.stateDir !== undefined) {
     try {
       const saved = loadState(config.stateDir);
       if (saved !== undefined) {
         holder.install(saved.snapshot);
-        initial = { wire: saved.wire, compiled: saved.snapshot.routes };
+        initial = saved.snapshot.routes;
         logger.log('info', 'route table loaded from the state dir', { stateDir: config.stateDir, version: saved.snapshot.version, routes: saved.snapshot.routes.length });
       }
     } catch (err) {

@@ -9,18 +9,13 @@ import {
   discoveryProto,
   type DiscoveryRequest,
   type DiscoveryResponse__Output,
-  type Route__Output,
 } from '../../../api/discovery/index.ts';
 import type { CompiledRoute } from '../../../api/index.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { saveState } from './state-file.ts';
 
-/** A route of the table in force, in both forms: deltas apply to the wire form, decoded once. */
-interface HeldRoute {
-  wire: Route__Output;
-  compiled: CompiledRoute;
-}
+
 
 export interface DiscoveryIdentity {
   nodeId: string;
@@ -35,8 +30,8 @@ export interface DiscoveryClientOptions {
   holder: TableHolder;
   logger: Logger;
   stateDir: string | undefined;
-  /** The table loaded from the state dir (wire and decoded, in the same order), the base for the first delta. */
-  initial?: { wire: Route__Output[]; compiled: CompiledRoute[] };
+  /** The table loaded from the state dir, the base for the first delta. */
+  initial?: CompiledRoute[];
   /** TLS to the controller: its CA bundle (PEM) and the name its certificate carries. */
   tls?: { caPem: string; serverName?: string };
   /** A projected service-account token, read again on every connect (the kubelet rotates it). */
@@ -53,8 +48,8 @@ const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
 export class DiscoveryClient {
   readonly #options: DiscoveryClientOptions;
   readonly #client: InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
-  /** Routes of the table in force by destination id: deltas apply to these. */
-  #routes = new Map<string, HeldRoute>();
+  /** Routes of the table in force by destination id, decoded once: deltas apply to these. */
+  #routes = new Map<string, CompiledRoute>();
   /** Responses are applied one after another: a save in progress finishes before the next apply. */
   #applying: Promise<void> = Promise.resolve();
   #stream: Stream | undefined;
@@ -64,8 +59,7 @@ export class DiscoveryClient {
 
   constructor(options: DiscoveryClientOptions) {
     this.#options = options;
-    const initial = options.initial;
-    initial?.wire.forEach((wire, i) => this.#routes.set(wire.destinationId, { wire, compiled: initial.compiled[i] as CompiledRoute }));
+    for (const route of options.initial ?? []) this.#routes.set(route.destinationId, route);
     const Client = discoveryProto().fhirmesh.v1.RouteDiscovery;
     const { initialMs, maxMs } = options.backoff ?? DEFAULT_BACKOFF;
     const credentials = options.tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(options.tls.caPem));
@@ -161,19 +155,19 @@ export class DiscoveryClient {
       if (response.versionInfo !== running) return nack(`told current at ${response.versionInfo} but running ${running || 'nothing'}`);
       return { versionInfo: running, responseNonce: response.nonce };
     }
-    let next: Map<string, HeldRoute>;
+    let next: Map<string, CompiledRoute>;
     let routes: CompiledRoute[];
     try {
       if (response.fullSnapshot) {
-        next = new Map(response.upserted.map((wire) => [wire.destinationId, { wire, compiled: decodeRoute(wire) }]));
+        next = new Map(response.upserted.map((wire) => [wire.destinationId, decodeRoute(wire)]));
       } else {
         if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
         // Only what the delta names is decoded; every other route keeps its decoded form.
         next = new Map(this.#routes);
         for (const id of response.removed) next.delete(id);
-        for (const wire of response.upserted) next.set(wire.destinationId, { wire, compiled: decodeRoute(wire) });
+        for (const wire of response.upserted) next.set(wire.destinationId, decodeRoute(wire));
       }
-      routes = [...next.values()].map((held) => held.compiled);
+      routes = [...next.values()];
       // Building the table checks the lookup maps (duplicate hosts) and every install check
       // (backends' TLS material) before anything is swapped.
       holder.install({ version: response.versionInfo, routes });
@@ -185,7 +179,7 @@ export class DiscoveryClient {
     if (this.#options.stateDir !== undefined) {
       try {
         // The ACK waits for the table to be on disk: a proxy restarted after it serves the same table.
-        await saveState(this.#options.stateDir, response.versionInfo, [...next.values()].map((held) => held.wire));
+        await saveState(this.#options.stateDir, response.versionInfo, routes);
       } catch (err) {
         // The table is in force; only the restart-without-controller path is weakened. Say so.
         logger.log('error', 'could not save the route table to the state dir', { stateDir: this.#options.stateDir, error: String(err) });

@@ -3,8 +3,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeRoute, type Route__Output } from '../../../api/discovery/index.ts';
-import type { RouteTableSnapshot } from '../../../api/index.ts';
+import { decodeRoute, encodeRoute, type Route__Output } from '../../../api/discovery/index.ts';
+import type { CompiledRoute, RouteTableSnapshot } from '../../../api/index.ts';
 
 const FILE_NAME = 'route-table.json';
 const FORMAT = 'fhirmesh.route-table/v1';
@@ -27,7 +27,7 @@ const ROUTES_PER_WRITE = 500;
  * Written to a temp file, flushed, then renamed over the old one: a crash leaves old or new, never
  * half. Asynchronous and in pieces, so a 100,000-route table never holds the event loop.
  */
-export async function saveState(stateDir: string, version: string, routes: readonly Route__Output[]): Promise<void> {
+export async function saveState(stateDir: string, version: string, routes: readonly CompiledRoute[]): Promise<void> {
   await fs.promises.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const target = stateFilePath(stateDir);
   const tmp = `${target}.${process.pid}.tmp`;
@@ -36,7 +36,8 @@ export async function saveState(stateDir: string, version: string, routes: reado
     const header: Omit<StateFile, 'routes'> = { format: FORMAT, version, savedAt: new Date().toISOString() };
     await file.write(`${JSON.stringify(header).slice(0, -1)},"routes":[`);
     for (let i = 0; i < routes.length; i += ROUTES_PER_WRITE) {
-      const piece = routes.slice(i, i + ROUTES_PER_WRITE).map((route) => JSON.stringify(route)).join(',');
+      // Stored in wire form (what a restarted proxy decodes with the same checks as a pushed table).
+      const piece = routes.slice(i, i + ROUTES_PER_WRITE).map((route) => JSON.stringify(encodeRoute(route))).join(',');
       await file.write(i === 0 ? piece : `,${piece}`);
     }
     await file.write(']}');
@@ -48,7 +49,7 @@ export async function saveState(stateDir: string, version: string, routes: reado
 }
 
 /** Undefined when there is no state yet; throws with a reason when the file is unusable. */
-export function loadState(stateDir: string): { snapshot: RouteTableSnapshot; wire: Route__Output[] } | undefined {
+export function loadState(stateDir: string): { snapshot: RouteTableSnapshot } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(stateFilePath(stateDir), 'utf8');
@@ -60,6 +61,5 @@ export function loadState(stateDir: string): { snapshot: RouteTableSnapshot; wir
   if (parsed.format !== FORMAT || typeof parsed.version !== 'string' || !Array.isArray(parsed.routes)) {
     throw new Error(`${stateFilePath(stateDir)} is not a ${FORMAT} file`);
   }
-  const wire = parsed.routes;
-  return { snapshot: { version: parsed.version, routes: wire.map(decodeRoute) }, wire };
+  return { snapshot: { version: parsed.version, routes: parsed.routes.map(decodeRoute) } };
 }
