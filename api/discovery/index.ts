@@ -2,7 +2,7 @@
 // message types, and the codec between compiled routes and their wire form.
 
 export { discoveryProto, DISCOVERY_PROTO_PATH } from './proto.ts';
-export { decodeRoute, encodeRoute, RouteDecodeError } from './route-codec.ts';
+export { decodeRoute, encodeRoute, Interner, RouteDecodeError } from './route-codec.ts';
 export type { ProtoGrpcType } from '../generated/discovery.ts';
 export type { DiscoveryRequest, DiscoveryRequest__Output } from '../generated/fhirmesh/v1/DiscoveryRequest.ts';
 export type { DiscoveryResponse, DiscoveryResponse__Output } from '../generated/fhirmesh/v1/DiscoveryResponse.ts';

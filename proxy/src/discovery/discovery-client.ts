@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   decodeRoute,
+  Interner,
   discoveryProto,
   type DiscoveryRequest,
   type DiscoveryResponse__Output,
@@ -50,6 +51,8 @@ export class DiscoveryClient {
   readonly #client: InstanceType<ReturnType<typeof discoveryProto>['fhirmesh']['v1']['RouteDiscovery']>;
   /** Routes of the table in force by destination id, decoded once: deltas apply to these. */
   #routes = new Map<string, CompiledRoute>();
+  /** Equal strings and lists shared across the table; a full snapshot starts a fresh one. */
+  #intern = new Interner();
   /** Responses are applied one after another: a save in progress finishes before the next apply. */
   #applying: Promise<void> = Promise.resolve();
   #stream: Stream | undefined;
@@ -159,13 +162,15 @@ export class DiscoveryClient {
     let routes: CompiledRoute[];
     try {
       if (response.fullSnapshot) {
-        next = new Map(response.upserted.map((wire) => [wire.destinationId, decodeRoute(wire)]));
+        const intern = new Interner();
+        next = new Map(response.upserted.map((wire) => [wire.destinationId, decodeRoute(wire, intern)]));
+        this.#intern = intern;
       } else {
         if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
         // Only what the delta names is decoded; every other route keeps its decoded form.
         next = new Map(this.#routes);
         for (const id of response.removed) next.delete(id);
-        for (const wire of response.upserted) next.set(wire.destinationId, decodeRoute(wire));
+        for (const wire of response.upserted) next.set(wire.destinationId, decodeRoute(wire, this.#intern));
       }
       routes = [...next.values()];
       // Building the table checks the lookup maps (duplicate hosts) and every install check

@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeRoute, encodeRoute, type Route__Output } from '../../../api/discovery/index.ts';
+import { decodeRoute, encodeRoute, Interner, type Route__Output } from '../../../api/discovery/index.ts';
 import type { CompiledRoute, RouteTableSnapshot } from '../../../api/index.ts';
 
 const FILE_NAME = 'route-table.json';
@@ -61,5 +61,6 @@ export function loadState(stateDir: string): { snapshot: RouteTableSnapshot } | 
   if (parsed.format !== FORMAT || typeof parsed.version !== 'string' || !Array.isArray(parsed.routes)) {
     throw new Error(`${stateFilePath(stateDir)} is not a ${FORMAT} file`);
   }
-  return { snapshot: { version: parsed.version, routes: parsed.routes.map(decodeRoute) } };
+  const intern = new Interner();
+  return { snapshot: { version: parsed.version, routes: parsed.routes.map((route) => decodeRoute(route, intern)) } };
 }

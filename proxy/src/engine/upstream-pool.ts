@@ -279,12 +279,20 @@ class BackendPool {
 export class UpstreamPools {
   readonly #pools = new Map<string, BackendPool>();
   readonly #targets = new WeakMap<CompiledBackend, BackendTarget>();
+  /** Equal backends (the common case: many routes, one upstream) share one target and TLS context. */
+  #byIdentity = new Map<string, BackendTarget>();
 
   /** Resolved once per compiled backend object, so the request path parses no URL. */
   target(backend: CompiledBackend): BackendTarget {
     let target = this.#targets.get(backend);
     if (target === undefined) {
-      target = backendTarget(backend);
+      const tlsSpec = backend.tls;
+      const identity = tlsSpec === undefined ? backend.baseUrl : `${backend.baseUrl}\n${tlsSpec.serverName ?? ''}\n${tlsSpec.caPem ?? ''}\n${tlsSpec.certPem ?? ''}\n${tlsSpec.keyPem ?? ''}`;
+      target = this.#byIdentity.get(identity);
+      if (target === undefined) {
+        target = backendTarget(backend);
+        this.#byIdentity.set(identity, target);
+      }
       this.#targets.set(backend, target);
     }
     return target;
@@ -319,7 +327,14 @@ export class UpstreamPools {
   /** A new table is in force: pools of backends it no longer names close as they fall idle. */
   retainOnly(backends: Iterable<CompiledBackend>): void {
     const keep = new Set<string>();
-    for (const backend of backends) keep.add(this.target(backend).key);
+    const identities = new Map<string, BackendTarget>();
+    for (const backend of backends) {
+      const target = this.target(backend);
+      keep.add(target.key);
+      identities.set(target.key, target);
+    }
+    // Targets of backends no table names any more are let go (the WeakMap follows the routes).
+    this.#byIdentity = new Map([...this.#byIdentity].filter(([, target]) => identities.has(target.key)));
     for (const [key, pool] of this.#pools) {
       if (keep.has(key)) continue;
       this.#pools.delete(key);
