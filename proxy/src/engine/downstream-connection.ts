@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net';
 import { ProxyError } from '../errors.ts';
-import { Http1Parser, type MessageHead } from './http1-parser.ts';
+import { Http1Parser, type MessageHead, type ParseFailure } from './http1-parser.ts';
 
 export interface BodySink {
   onData(chunk: Buffer): void;
@@ -21,6 +21,8 @@ export interface ConnectionHooks {
   onRequest(request: DownstreamRequest): void;
   /** The parser refused what followed every earlier request: this answer is written, then close. */
   renderParseFailure(code: string, chunk: Buffer | undefined): RawAnswer | undefined;
+  /** The answer to a bare HTTP/0.9 request line, which Node's parser would wait on for headers. */
+  http09Answer(): RawAnswer;
   maxHeaderBytes: number;
 }
 
@@ -31,6 +33,8 @@ export interface RawAnswer {
 }
 
 const CRLF = '\r\n';
+/** A request line without a version (HTTP/0.9). */
+const HTTP09_LINE = /^[A-Z]+ [^ \r\n]+\r?\n/;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 export class DownstreamRequest {
@@ -218,6 +222,15 @@ export class DownstreamRequest {
   }
 }
 
+interface StreamHandle {
+  readStart(): number;
+  readStop(): number;
+}
+
+function handleOf(socket: Socket): StreamHandle | undefined {
+  return (socket as Socket & { _handle?: StreamHandle | null })._handle ?? undefined;
+}
+
 function flushHeld(request: DownstreamRequest): void {
   request.flush();
 }
@@ -257,6 +270,7 @@ export class DownstreamConnection {
       },
       onHead: (head) => {
         this.headStartedAt = 0;
+        this.#sawHead = true;
         const request = new DownstreamRequest(head, this);
         this.#receiving = request;
         this.#queue.push(request);
@@ -277,7 +291,8 @@ export class DownstreamConnection {
         request?.deliverEnd();
       },
     });
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    // Read natively where the socket allows it (plain TCP): no 'data' event or Buffer per read.
+    if (!this.#parser.consume(socket as Socket & { _handle?: { isStreamBase?: boolean } | null }, (result) => this.#onExecuted(result))) this.#listen();
     socket.on('end', () => this.#onEnd());
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.#onClose());
@@ -286,6 +301,45 @@ export class DownstreamConnection {
 
   get busy(): boolean {
     return this.#queue.length > 0;
+  }
+
+  #listening = false;
+  #sawHead = false;
+
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  /** A read the native parser consumed. */
+  #onExecuted(result: number | ParseFailure): void {
+    if (typeof result !== 'number') {
+      this.#parseFailed(result.code, this.#parser.currentBuffer());
+      return;
+    }
+    if (!this.#sawHead && this.headStartedAt > 0) {
+      // The connection's head is still incomplete after its first read: a bare HTTP/0.9 request
+      // line would wait here for headers that never come.
+      this.#sawHead = true;
+      if (HTTP09_LINE.test(this.#parser.currentBuffer().toString('latin1', 0, 256))) {
+        this.refuse(this.#hooks.http09Answer());
+        return;
+      }
+    }
+    const read = result < 0 ? 0 : result;
+    if (this.#stopReading) {
+      this.pauseReading();
+      return;
+    }
+    // The parser stops after a message that asked to switch protocols: the rest of this read is
+    // parsed from JS (an Upgrade answered as a plain request is followed by the next request).
+    const buffer = this.#parser.currentBuffer();
+    if (read < buffer.length) {
+      this.#parser.unconsume();
+      this.#listen();
+      this.#onData(buffer.subarray(read));
+    }
   }
 
   #onData(chunk: Buffer): void {
@@ -299,6 +353,13 @@ export class DownstreamConnection {
       if (typeof result !== 'number') {
         this.#parseFailed(result.code, chunk);
         return;
+      }
+      if (!this.#sawHead && this.headStartedAt > 0) {
+        this.#sawHead = true;
+        if (HTTP09_LINE.test(rest.toString('latin1', 0, 256))) {
+          this.refuse(this.#hooks.http09Answer());
+          return;
+        }
       }
       // The parser stops after a message that asked to switch protocols; what follows an Upgrade
       // that was answered as a plain request is the next request.
@@ -399,7 +460,10 @@ export class DownstreamConnection {
   pauseReading(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.socket.pause();
+    // A natively consumed socket is not a flowing stream: its handle is stopped directly, as
+    // node:http's server does (socket.pause() alone would keep the reads coming).
+    if (this.#listening) this.socket.pause();
+    else handleOf(this.socket)?.readStop();
   }
 
   resumeReading(): void {
@@ -408,7 +472,8 @@ export class DownstreamConnection {
     const waiting = this.#receiving;
     if (waiting !== undefined && waiting !== this.#queue[0]) return;
     this.#paused = false;
-    this.socket.resume();
+    if (this.#listening) this.socket.resume();
+    else handleOf(this.socket)?.readStart();
   }
 
   /** The listener is shutting down: idle now → close; busy → close after the current response. */

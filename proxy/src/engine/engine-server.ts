@@ -54,8 +54,6 @@ const STATUS_TEXT: Record<number, string> = {
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported', 508: 'Loop Detected',
 };
-/** A request line without a version (HTTP/0.9): Node's parser would wait for headers forever. */
-const HTTP09_LINE = /^[A-Z]+ [^ \r\n]+\r?\n/;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** What is known of a request by the time it fails, for its metric and access line. */
@@ -87,6 +85,7 @@ export class EngineServer {
       maxHeaderBytes: this.#limits.maxHeaderBytes,
       onRequest: (request: DownstreamRequest) => this.#onRequest(request),
       renderParseFailure: (code: string, chunk: Buffer | undefined) => this.#renderParseFailure(code, chunk),
+      http09Answer: () => this.#refusal('FHIRMESH_VERSION_NOT_SUPPORTED', 'HTTP/0.9 is not served here; send HTTP/1.1'),
     };
     this.server = createServer((socket) => {
       if (this.#draining) {
@@ -96,11 +95,6 @@ export class EngineServer {
       const connection = new DownstreamConnection(socket, hooks, performance.now());
       this.#connections.add(connection);
       socket.once('close', () => this.#connections.delete(connection));
-      // Node's parser waits for the header block after a bare HTTP/0.9 request line; seen here
-      // on the connection's first bytes, it is answered at once.
-      socket.once('data', (first: Buffer) => {
-        if (HTTP09_LINE.test(first.toString('latin1', 0, Math.min(first.length, 256)))) connection.refuse(this.#refusal('FHIRMESH_VERSION_NOT_SUPPORTED', 'HTTP/0.9 is not served here; send HTTP/1.1'));
-      });
     });
     this.#sweep = setInterval(() => this.#sweepConnections(), Math.min(1_000, this.#limits.headersTimeoutMs));
     this.#sweep.unref();

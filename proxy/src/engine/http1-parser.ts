@@ -12,6 +12,9 @@ interface NativeParser {
   execute(data: Buffer): number | NativeParserError;
   finish(): undefined | NativeParserError;
   close(): void;
+  consume(handle: object): void;
+  unconsume(): void;
+  getCurrentBuffer(): Buffer;
   free(): void;
   [key: number]: unknown;
 }
@@ -25,6 +28,7 @@ interface NativeParserClass {
   kOnHeadersComplete: number;
   kOnBody: number;
   kOnMessageComplete: number;
+  kOnExecute: number;
   kLenientNone: number;
 }
 
@@ -146,6 +150,30 @@ export class Http1Parser {
   finish(): ParseFailure | undefined {
     const result = this.#native.finish();
     return result === undefined ? undefined : { code: result.code, bytesParsed: result.bytesParsed ?? 0 };
+  }
+
+  /**
+   * Reads the socket's handle natively (as node:http's server does): no JS 'data' events, no Buffer
+   * per read; `onExecute` hears each read's result. False when the socket has no such handle (TLS).
+   */
+  consume(socket: { _handle?: { isStreamBase?: boolean } | null }, onExecute: (result: number | ParseFailure) => void): boolean {
+    const handle = socket._handle;
+    if (handle?.isStreamBase !== true) return false;
+    this.#native[HTTPParser.kOnExecute] = (result: number | NativeParserError) => {
+      onExecute(typeof result === 'number' ? result : { code: result.code, bytesParsed: result.bytesParsed ?? 0 });
+    };
+    this.#native.consume(handle);
+    return true;
+  }
+
+  /** Back to reads through JS (`execute`), after an early stop the native reader cannot resume. */
+  unconsume(): void {
+    this.#native.unconsume();
+  }
+
+  /** The bytes of the read being parsed (a copy): for what must look at them after an early stop. */
+  currentBuffer(): Buffer {
+    return this.#native.getCurrentBuffer();
   }
 
   /** Frees the native parser; never from inside one of its own callbacks (deferred). */
