@@ -126,10 +126,10 @@ export class DownstreamRequest {
     if (this.closeAfter) head += `Connection: close${CRLF}`;
     else if (http10) head += `Connection: keep-alive${CRLF}`;
     head += CRLF;
-    // Held until this tick ends: head and the body that came with it leave in one write, and a
-    // failure found in that same read can still be answered with a status instead of a cut.
+    // Held until the read that brought it has been parsed (the exchange calls flush) or the
+    // response ends: head and the body that came with it leave in one write, and a failure found
+    // in that same read can still be answered with a status instead of a cut.
     this.#held = [head];
-    process.nextTick(flushHeld, this);
   }
 
   /** Returns false when the originator's socket is full: wait for `onDrain`. */
@@ -161,7 +161,7 @@ export class DownstreamRequest {
     return true;
   }
 
-  /** @internal */
+  /** Hands what is held to the socket (after each upstream read, and at the end). */
   flush(): void {
     const held = this.#held;
     if (held === undefined) return;
@@ -229,10 +229,6 @@ interface StreamHandle {
 
 function handleOf(socket: Socket): StreamHandle | undefined {
   return (socket as Socket & { _handle?: StreamHandle | null })._handle ?? undefined;
-}
-
-function flushHeld(request: DownstreamRequest): void {
-  request.flush();
 }
 
 function uncork(socket: Socket): void {

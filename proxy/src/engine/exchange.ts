@@ -160,7 +160,7 @@ export class Exchange implements ConnectionUser, BodySink {
     }
     if (!ok && !this.#upstreamPaused) {
       this.#upstreamPaused = true;
-      this.#connection?.socket.pause();
+      this.#connection?.pauseReading();
     }
   }
 
@@ -173,7 +173,7 @@ export class Exchange implements ConnectionUser, BodySink {
       return;
     }
     if (this.#phase !== 'relay') return;
-    if (this.#upstreamPaused) connection?.socket.resume();
+    if (this.#upstreamPaused) connection?.resumeReading();
     if (this.#rewriter !== undefined) for (const part of this.#rewriter.flush()) this.#spec.request.writeBody(part);
     this.#spec.request.end();
     this.#finish({ status: this.#status, origin: 'destination', errorCode: undefined, aborted: false });
@@ -206,6 +206,10 @@ export class Exchange implements ConnectionUser, BodySink {
       return;
     }
     this.#answer(new ProxyError(code, message, { cause: err }));
+  }
+
+  onReadEnd(): void {
+    this.#spec.request.flush();
   }
 
   onDrain(): void {
@@ -374,7 +378,7 @@ export class Exchange implements ConnectionUser, BodySink {
   #downstreamDrained(): void {
     if (this.#upstreamPaused) {
       this.#upstreamPaused = false;
-      this.#connection?.socket.resume();
+      this.#connection?.resumeReading();
     }
   }
 

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type * as Tls from 'node:tls';
 import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
-import { Http1Parser, type MessageHead, type MessageSink } from './http1-parser.ts';
+import { Http1Parser, type MessageHead, type MessageSink, type ParseFailure } from './http1-parser.ts';
 
 export interface BackendTarget {
   key: string;
@@ -46,6 +46,8 @@ export interface ConnectionUser {
   /** The connection failed or closed before the response was complete. */
   onConnectionError(err: NodeJS.ErrnoException | undefined, parseFailure: string | undefined): void;
   onDrain(): void;
+  /** A read of the response has been parsed: what it produced may leave now, in one write. */
+  onReadEnd(): void;
 }
 
 export class UpstreamConnection {
@@ -112,24 +114,10 @@ export class UpstreamConnection {
     this.#parser = new Http1Parser('response', MAX_RESPONSE_HEAD_BYTES, parser);
     socket.once(target.isTls ? 'secureConnect' : 'connect', () => {
       this.connected = true;
+      // Read natively from here on (no 'data' event or Buffer per read), where the socket allows.
+      this.#consumed = this.#parser.consume(socket as net.Socket & { _handle?: { isStreamBase?: boolean } | null }, (result) => this.#afterRead(result));
+      if (!this.#consumed) socket.on('data', (chunk: Buffer) => this.#afterRead(this.#parser.execute(chunk)));
       this.#user?.onConnected();
-    });
-    socket.on('data', (chunk: Buffer) => {
-      if (!this.#expecting && this.#user === undefined && !this.#responseComplete) {
-        // Bytes while idle: an answer nobody asked for. The next request must not read it.
-        this.destroy();
-        return;
-      }
-      const result = this.#parser.execute(chunk);
-      if (typeof result !== 'number') {
-        this.#fail(undefined, result.code);
-        return;
-      }
-      if (this.#stray) {
-        this.destroy();
-        return;
-      }
-      if (this.#responseComplete) this.#settle();
     });
     socket.on('drain', () => this.#user?.onDrain());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err, undefined));
@@ -146,11 +134,49 @@ export class UpstreamConnection {
     return this.#closed;
   }
 
+  #consumed = false;
+  #paused = false;
+  /** The exchange this connection is reading for, kept through its last read (the user is let go at completion). */
+  #reader: ConnectionUser | undefined;
+
+  /** After each read: a failure, a stray answer (bytes while idle, or after the response), or the end of an exchange. */
+  #afterRead(result: number | ParseFailure): void {
+    // A failure first: what the read produced is still held, and can be answered with a 502.
+    if (typeof result !== 'number') {
+      this.#fail(undefined, result.code);
+      return;
+    }
+    this.#reader?.onReadEnd();
+    // A message that began while no answer was due: nobody asked for it, and the next request
+    // on this connection would read it as its own.
+    if (this.#stray) {
+      this.destroy();
+      return;
+    }
+    if (this.#responseComplete) this.#settle();
+  }
+
+  /** Backpressure from the originator: stop reading the response until it drains. */
+  pauseReading(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    if (this.#consumed) (this.socket as net.Socket & { _handle?: { readStop(): number } | null })._handle?.readStop();
+    else this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#consumed) (this.socket as net.Socket & { _handle?: { readStart(): number } | null })._handle?.readStart();
+    else this.socket.resume();
+  }
+
   /** Binds the connection to one exchange until its response completes or the connection fails. */
   attach(user: ConnectionUser): void {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     this.#user = user;
+    this.#reader = user;
     this.#expecting = true;
     this.#requestWritten = false;
     this.#responseComplete = false;
@@ -171,6 +197,8 @@ export class UpstreamConnection {
   }
 
   #settle(): void {
+    this.#reader = undefined;
+    this.resumeReading();
     const reusable = this.#requestWritten && this.#keepAlive && !this.#stray && !this.#closed && !this.socket.destroyed;
     this.#responseComplete = false;
     if (!reusable) {
@@ -194,6 +222,7 @@ export class UpstreamConnection {
   #fail(err: NodeJS.ErrnoException | undefined, parseFailure: string | undefined): void {
     const user = this.#user;
     this.#user = undefined;
+    this.#reader = undefined;
     if (!this.#closed) {
       this.#closed = true;
       this.#expecting = false;
