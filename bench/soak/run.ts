@@ -185,12 +185,31 @@ async function main(): Promise<number> {
   let step = 0;
   let flipTo = a;
   let blinkPresent = false;
+  // A controller has no last good copy of a file it has never read whole: one that starts while
+  // flip.yaml is broken serves no flip (docs/reliability.md). So no broken file while one starts.
+  let flipBroken = false;
+  let controllerStarting = false;
+  const startController = async (): Promise<SpawnedController> => {
+    controllerStarting = true;
+    if (flipBroken) {
+      writeFile('flip.yaml', routeManifest('flip', flipTo.url));
+      flipBroken = false;
+    }
+    try {
+      return await spawnController(routesDir, grpcPort);
+    } finally {
+      controllerStarting = false;
+    }
+  };
   const churn = setInterval(() => {
     step++;
-    if (step % 7 === 0) writeFile('flip.yaml', 'spec: [not, valid');
-    else if (step % 2 === 0) {
+    if (step % 7 === 0 && !controllerStarting) {
+      writeFile('flip.yaml', 'spec: [not, valid');
+      flipBroken = true;
+    } else if (step % 2 === 0 || step % 7 === 0) {
       flipTo = flipTo === a ? b : a;
       writeFile('flip.yaml', routeManifest('flip', flipTo.url));
+      flipBroken = false;
     } else {
       blinkPresent = !blinkPresent;
       if (blinkPresent) writeFile('blink.yaml', routeManifest('blink', b.url));
@@ -207,7 +226,7 @@ async function main(): Promise<number> {
       await controller?.kill();
       controller = undefined;
       await new Promise((r) => setTimeout(r, 2_000));
-      controller = await spawnController(routesDir, grpcPort);
+      controller = await startController();
       restarts++;
       restarting = false;
     })();
