@@ -2,7 +2,8 @@
 // churn and the controller is killed and restarted, for --minutes N (default 60). Prints a row per
 // interval (requests by outcome, each proxy's RSS and event-loop lag from its /metrics), then the
 // counts by outcome, and exits 1 on any outcome the routes did not ask for, on RSS growth past
-// --max-rss-growth-mib after the first interval, or when a proxy does not converge to the final table.
+// --max-rss-growth-mib after the first interval, on more than 1 % of the due requests left unsent (the
+// rate not held), or when a proxy does not converge to the final table.
 // Not run in CI. Reuses the test harness (test/support): the same spawn helpers and load generator.
 
 import fs from 'node:fs';
@@ -285,7 +286,8 @@ async function main(): Promise<number> {
   for (const [key, value] of [...counts].sort()) process.stdout.write(`| ${key} | ${value} |\n`);
   const failures: string[] = [];
   if (unexpectedCount > 0) failures.push(`${unexpectedCount} outcomes the routes did not ask for, e.g.:\n  ${unexpected.join('\n  ')}`);
-  if (report.skipped > 0) failures.push(`the generator skipped ${report.skipped} requests (the system fell behind ${options.rate}/s)`);
+  // A few skipped after a stall of this process are not the proxies' doing; more means the rate was not held.
+  if (report.skipped > report.sent * 0.01) failures.push(`the generator skipped ${report.skipped} requests (the system fell behind ${options.rate}/s)`);
   rss.forEach((series, i) => {
     const after = series.slice(1);
     const base = series[0];

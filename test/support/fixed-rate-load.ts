@@ -54,7 +54,7 @@ export function startFixedRateLoad(options: {
   connectionsPerOrigin?: number;
   onOutcome?: (outcome: Outcome) => void;
 }): FixedRateLoad {
-  const maxInFlight = options.maxInFlight ?? 256;
+  const maxInFlight = options.maxInFlight ?? 512;
   const pools = new Map<string, Pool>();
   for (const target of options.targets) {
     if (!pools.has(target.origin)) {
