@@ -120,6 +120,18 @@ async function lagOf(proxy: SpawnedProxy): Promise<{ p99Ms: number; maxMs: numbe
   return { p99Ms: read('nodejs_eventloop_lag_p99_seconds'), maxMs: read('nodejs_eventloop_lag_max_seconds') };
 }
 
+/** The status of a GET on a new connection (closed after), 0 when it cannot connect. */
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', () => resolve(0));
+  });
+}
+
 const MiB = 1024 * 1024;
 const pad = (text: string | number, width: number): string => String(text).padStart(width);
 
@@ -187,7 +199,7 @@ async function main(): Promise<number> {
   let flipTo = a;
   let blinkPresent = false;
   // A controller has no last good copy of a file it has never read whole: one that starts while
-  // flip.yaml is broken serves no flip (docs/reliability.md). So no broken file while one starts.
+  // flip.yaml is broken serves no flip (docs/reliability.md). So no broken file until it has read it.
   let flipBroken = false;
   let controllerStarting = false;
   const startController = async (): Promise<SpawnedController> => {
@@ -197,7 +209,10 @@ async function main(): Promise<number> {
       flipBroken = false;
     }
     try {
-      return await spawnController(routesDir, grpcPort);
+      const started = await spawnController(routesDir, grpcPort);
+      // "listening" comes before the first read of the directory; ready comes after it.
+      while ((await statusOf(`${started.adminUrl}/readyz`)) !== 200) await new Promise((r) => setTimeout(r, 50));
+      return started;
     } finally {
       controllerStarting = false;
     }

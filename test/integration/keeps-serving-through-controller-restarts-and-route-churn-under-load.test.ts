@@ -95,6 +95,18 @@ function debugRoutes(proxy: SpawnedProxy): Promise<DebugRoutes> {
 
 const tableOf = (debug: DebugRoutes): string[] => debug.routes.map((r) => `${r.destinationId} → ${r.backend.baseUrl}`).sort();
 
+/** The status of a GET on a new connection (closed after), 0 when it cannot connect. */
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', () => resolve(0));
+  });
+}
+
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-churn-'));
   routesDir = path.join(dir, 'routes');
@@ -155,7 +167,7 @@ describe('under a fixed-rate load', () => {
       let flipTo = a;
       let blinkPresent = false;
       // A controller has no last good copy of a file it has never read whole: one that starts while
-      // flip.yaml is broken serves no flip (docs/reliability.md). So no broken file while one starts.
+      // flip.yaml is broken serves no flip (docs/reliability.md). So no broken file until it has read it.
       let flipBroken = false;
       let controllerStarting = false;
       const startController = async (): Promise<SpawnedController> => {
@@ -165,7 +177,10 @@ describe('under a fixed-rate load', () => {
           flipBroken = false;
         }
         try {
-          return await spawnController(routesDir, grpcPort);
+          const started = await spawnController(routesDir, grpcPort);
+          // "listening" comes before the first read of the directory; ready comes after it.
+          while ((await statusOf(`${started.adminUrl}/readyz`)) !== 200) await new Promise((r) => setTimeout(r, 50));
+          return started;
         } finally {
           controllerStarting = false;
         }
