@@ -91,7 +91,16 @@ export function parseRouteManifests(yamlText: string, sourceName: string): Parse
       }
       return;
     }
-    const value: unknown = withoutNulls(doc.toJS({ maxAliasCount: 100 }));
+    let js: unknown;
+    try {
+      js = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // Well-formed YAML can still fail to become data (a `<<` merge of a scalar, an alias bomb):
+      // that is a problem of this document, not a reason to throw for the whole file.
+      problems.push({ source: sourceName, document, path: '', message: `is not valid YAML: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    const value: unknown = withoutNulls(js);
     if (value !== null && value !== undefined) readObject(value, document, '');
   };
   for (const doc of composer.compose(new Parser(lines.addNewLine).parse(yamlText))) take(doc);

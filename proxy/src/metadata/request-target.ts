@@ -107,7 +107,7 @@ function checkSegment(segment: string): boolean {
   }
   let separator = false;
   let current = segment;
-  for (let round = 0; round <= DECODE_ROUNDS; round++) {
+  for (let round = 0; ; round++) {
     // Whatever a destination splits the decoded segment on, no piece may be a dot segment.
     for (const piece of round === 0 ? [current] : current.split(SEPARATORS)) {
       const semicolon = piece.indexOf(';');
@@ -131,6 +131,11 @@ function checkSegment(segment: string): boolean {
     }
     const decoded = percentDecode(current);
     if (decoded === current) break;
+    // Checked after DECODE_ROUNDS decodings and still encoded: a destination decoding once more
+    // would read what was never checked (`%252525252e` is `.` after five).
+    if (round === DECODE_ROUNDS) {
+      throw new ProxyError('FHIRMESH_PATH_UNSAFE', `the request path is still percent-encoded after ${DECODE_ROUNDS} decodings; send it encoded once`);
+    }
     current = decoded;
   }
   return separator;

@@ -109,6 +109,18 @@ describe('parseRouteManifests', () => {
     ]);
   });
 
+  it('reports well-formed YAML that cannot become data (a merge of a scalar, an alias bomb) by document, without throwing', () => {
+    const mergeOfScalar = 'spec:\n  destination:\n    <<: ""\n';
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((n, i) => `${n}: &${n} [${Array(10).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n') + '\n';
+    const { routes, problems } = parseRouteManifests(`${ROUTE_A}---\n${mergeOfScalar}---\n${bomb}---\n${ROUTE_B}`, 'routes.yaml');
+    expect(routes).toHaveLength(2);
+    expect(problems.map((p) => [p.document, p.path, p.message.split(':')[0]])).toEqual([
+      [2, '', 'is not valid YAML'],
+      [3, '', 'is not valid YAML'],
+    ]);
+    expect(problems[0]?.message).toBe('is not valid YAML: Merge sources must be maps or map aliases');
+  });
+
   describe('reads YAML as kubectl does', () => {
     it('takes yes as true and an empty field as absent', () => {
       const text = ROUTE_A.replace('{ header: true }', '{ header: yes }').replace(

@@ -98,6 +98,7 @@ describe('resolveDestination', () => {
     ['dot segment', '/acme/../labs/Patient', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
     ['encoded dot segment', '/acme/%2E%2E/Patient', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
     ['double-encoded dot segment', '/acme/%252e%252e/Patient', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
+    ['dot segment encoded five times (one decoding past what is checked)', '/acme/%252525252e%252525252e/Patient', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
     ['dot segment with a path parameter', '/acme/..;x=1/Patient', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
     ['encoded slash', '/acme/..%2F..%2Fadmin', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
     ['encoded backslash', '/acme/Patient/1%5C..', 'gw', undefined, 'FHIRMESH_PATH_UNSAFE'],
