@@ -3,6 +3,7 @@
 // duration while the proxies connected to it keep their table, and the dead replica's report expires.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy } from '../support/fake-proxy.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
 import {
@@ -11,7 +12,6 @@ import {
   controllerTls,
   createNamespace,
   ensureCrd,
-  eventually,
   fhirRoute,
   kubeconfigFor,
   patchSpec,

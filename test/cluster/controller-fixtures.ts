@@ -14,6 +14,7 @@ import type { FhirRoute, FhirRouteSpec } from '../../api/index.ts';
 import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
 import { KubernetesMode, type KubernetesTuning } from '../../controller/src/kubernetes/internal/kubernetes-mode.ts';
 import { createLogger, type LogLevel } from '../../runtime/index.ts';
+import { eventually } from '../support/eventually.ts';
 import type { ControllerTls } from '../support/fake-proxy.ts';
 import { makeTestPki, type TestPki } from '../support/tls.ts';
 import { KubeHttpError, type KubeHttp, type KubeObject } from './kube-http.ts';
@@ -25,19 +26,6 @@ const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const CONTROLLER = path.join(ROOT, 'controller/src/main.ts');
 const CRD_FILE = path.join(ROOT, 'crds/fhirroutes.fhirmesh.io.yaml');
 const CHART_RULES = path.join(ROOT, 'charts/fhirmesh/files/rbac');
-
-/** Polls `check` until it returns without throwing; its last error when the time is up. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
-    }
-  }
-}
 
 /** Installs crds/ (or finds it installed by another test file) and waits until it is Established. */
 export async function ensureCrd(kube: KubeHttp): Promise<void> {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FhirRoute } from '../../api/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy } from '../support/fake-proxy.ts';
 import { cacheDir, pinnedVersions } from './binaries.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
@@ -16,7 +17,6 @@ import {
   controllerTls,
   createNamespace,
   ensureCrd,
-  eventually,
   fhirRoute,
   kubeconfigFor,
   patchSpec,

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
+import { eventually } from '../support/eventually.ts';
 import { freePort, spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 import { NODE_BIN, spawnProxy, type SpawnedProxy } from '../support/spawn-proxy.ts';
 
@@ -52,18 +53,6 @@ async function answeredBy(proxy: SpawnedProxy): Promise<string> {
   if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
   const capability = (await res.json()) as { software?: { name?: string }; implementation?: { description?: string } };
   return JSON.stringify(capability).includes('labs') ? 'labs' : 'main';
-}
-
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 function cliStatus(): Promise<{ code: number; stdout: string }> {
