@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy } from '../support/fake-proxy.ts';
+import { spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
 import {
   applyRoute,
@@ -16,9 +17,7 @@ import {
   kubeconfigFor,
   patchSpec,
   proxyToken,
-  startControllerProcess,
   waitForCondition,
-  type ControllerProcess,
 } from './controller-fixtures.ts';
 import type { KubeHttp } from './kube-http.ts';
 
@@ -36,7 +35,7 @@ describe('two controller replicas with leader election', () => {
   const appB = uniqueName('app-b');
   const routes = uniqueName('routes');
   let kube: KubeHttp;
-  const replicas = new Map<string, ControllerProcess>();
+  const replicas = new Map<string, SpawnedController>();
   const proxies: FakeProxy[] = [];
   let leader = '';
   let follower = '';
@@ -69,9 +68,9 @@ describe('two controller replicas with leader election', () => {
       '--log-level',
       'debug',
     ];
-    const started = await Promise.all(['ctrl-a', 'ctrl-b'].map((replica) => startControllerProcess(args(replica))));
-    replicas.set('ctrl-a', started[0] as ControllerProcess);
-    replicas.set('ctrl-b', started[1] as ControllerProcess);
+    const started = await Promise.all(['ctrl-a', 'ctrl-b'].map((replica) => spawnController(args(replica))));
+    replicas.set('ctrl-a', started[0] as SpawnedController);
+    replicas.set('ctrl-b', started[1] as SpawnedController);
   });
 
   afterAll(async () => {
@@ -165,7 +164,7 @@ describe('two controller replicas with leader election', () => {
   });
 
   it('releases the Lease and deletes its report on SIGTERM', async () => {
-    expect(await replicas.get(follower)?.stop()).toBe(0);
+    expect((await replicas.get(follower)?.stop())?.code).toBe(0);
     const lease = await kube.json<Lease>('GET', leasePath);
     expect(lease.spec.holderIdentity).toBe('');
     const reports = await kube.json<{ items: unknown[] }>('GET', `/api/v1/namespaces/${release}/configmaps?labelSelector=fhirmesh.io/proxy-report%3Dtrue`);

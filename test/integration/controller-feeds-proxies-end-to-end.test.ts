@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort, spawnController, type SpawnedController } from '../support/spawn-controller.ts';
-import { NODE_BIN, spawnProxy, type SpawnedProxy } from '../support/spawn-proxy.ts';
+import { NODE_BIN } from '../support/logged-process.ts';
+import { spawnProxy, type SpawnedProxy } from '../support/spawn-proxy.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../cli/src/main.ts');
 
@@ -97,7 +98,7 @@ beforeAll(async () => {
   labs = await startSampleFhirServer({ name: 'labs', seed: true });
   writeRoute(main.url);
   grpcPort = await freePort();
-  controller = await spawnController(routesDir, grpcPort);
+  controller = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
   proxies.push(await startFedProxy('proxy-a'), await startFedProxy('proxy-b'));
 }, 60_000);
 
@@ -153,7 +154,7 @@ describe('controller feeding two proxies', () => {
     expect(await answeredBy(fromDisk)).toBe('labs');
     expect(fromDisk.logs.some((l) => l.msg === 'route table loaded from the state dir')).toBe(true);
 
-    controller = await spawnController(routesDir, grpcPort);
+    controller = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
     await eventually(async () => {
       const result = await cliStatus();
       if ((result.stdout.match(/SYNCED/g) ?? []).length !== 2) throw new Error(result.stdout);
