@@ -4,6 +4,7 @@
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../support/metrics.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 
@@ -56,11 +57,8 @@ function rawExchange(path: string): Promise<{ data: string }> {
 }
 
 async function abortedCount(destination: string): Promise<number> {
-  const res = await fetch(`${proxy.adminUrl}/metrics`);
-  expect(res.status).toBe(200);
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(`fhirmesh_proxy_aborted_responses_total{destination="${destination}"} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  // No sample until the first abort for that destination.
+  return (await metricValue(proxy.adminUrl, 'fhirmesh_proxy_aborted_responses_total', { destination })) ?? 0;
 }
 
 function statusLines(data: string): string[] {

@@ -4,7 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeYaml } from '../support/proxy-fixture.ts';
-import { makeRoutesDir, metricValue, spawnProxy, type RoutesDir, type SpawnedProxy } from '../support/spawn-proxy.ts';
+import { metricValue } from '../support/metrics.ts';
+import { makeRoutesDir, spawnProxy, type RoutesDir, type SpawnedProxy } from '../support/spawn-proxy.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 
 const REFUSED = 'routes file change refused; keeping the table in force';

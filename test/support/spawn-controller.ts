@@ -4,6 +4,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { startLogged, type LoggedProcess } from './logged-process.ts';
+import { metricValue } from './metrics.ts';
 
 const CONTROLLER_MAIN = path.resolve(import.meta.dirname, '../../controller/src/main.ts');
 
@@ -30,17 +31,8 @@ export async function spawnController(args: string[], options: { env?: Record<st
     ...controller,
     grpcAddress: String(ready['grpcAddress']),
     adminUrl,
-    async metric(name, labels = {}) {
-      const text = await (await fetch(`${adminUrl}/metrics`)).text();
-      let sum = 0;
-      for (const row of text.split('\n')) {
-        const match = /^([a-z_:]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(row);
-        if (match?.[1] !== name) continue;
-        const set = match[2] ?? '';
-        if (Object.entries(labels).every(([key, value]) => set.includes(`${key}="${value}"`))) sum += Number(match[3]);
-      }
-      return sum;
-    },
+    // A labelled counter nothing has incremented yet has no sample: that is 0 here.
+    metric: async (name, labels = {}) => (await metricValue(adminUrl, name, labels)) ?? 0,
   };
 }
 

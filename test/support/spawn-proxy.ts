@@ -96,10 +96,3 @@ export function makeRoutesDir(yaml: string): RoutesDir {
     },
   };
 }
-
-/** Reads one un-labelled sample from Prometheus text, e.g. fhirmesh_proxy_table_rejected_total. */
-export async function metricValue(adminUrl: string, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return m === null ? undefined : Number(m[1]);
-}
