@@ -36,7 +36,7 @@ export async function spawnController(args: string[], options: { env?: Record<st
   };
 }
 
-/** A port free right now, for a controller that must come back on the same address. */
+/** A loopback port free right now: for a process that must come back on the same address, or one nothing listens on. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -48,8 +48,16 @@ function countFileAccess(): { stats(file: string): number; reads(file: string): 
   return { stats: (file) => count(stat, file), reads: (file) => count(read, file) };
 }
 
-const POLL = { debounceMs: 5, pollMs: 20 };
 const POLLS = 10;
+
+/** Loads the file, then watches it (polling every 20 ms) with the file accesses counted from then on. */
+function watchCounting(routesFile: string): { first: LoadedRoutes; loaded: LoadedRoutes[]; access: ReturnType<typeof countFileAccess> } {
+  const first = loadRoutesFile(routesFile);
+  const access = countFileAccess();
+  const loaded: LoadedRoutes[] = [];
+  watcher = watchRoutesFile(routesFile, first, (l) => loaded.push(l), () => undefined, { debounceMs: 5, pollMs: 20 });
+  return { first, loaded, access };
+}
 
 describe('watchRoutesFile', () => {
   it('lists the PEMs it read among its inputs', () => {
@@ -59,10 +67,7 @@ describe('watchRoutesFile', () => {
 
   it('stats every input on each poll and reads none of them while nothing changed', async () => {
     const { routesFile, caFile } = setUp();
-    const first = loadRoutesFile(routesFile);
-    const access = countFileAccess();
-    const loaded: LoadedRoutes[] = [];
-    watcher = watchRoutesFile(routesFile, first, (l) => loaded.push(l), () => undefined, POLL);
+    const { loaded, access } = watchCounting(routesFile);
     await expect.poll(() => Math.min(access.stats(routesFile), access.stats(caFile)), { timeout: 3_000 }).toBeGreaterThanOrEqual(POLLS);
     // Parsing and validating an unchanged file on every poll is the cost this design removes.
     expect([access.reads(routesFile), access.reads(caFile)]).toEqual([0, 0]);
@@ -71,10 +76,7 @@ describe('watchRoutesFile', () => {
 
   it('reloads, reading each input once, when a referenced PEM outside the watched directory changes', async () => {
     const { routesFile, caFile } = setUp();
-    const first = loadRoutesFile(routesFile);
-    const access = countFileAccess();
-    const loaded: LoadedRoutes[] = [];
-    watcher = watchRoutesFile(routesFile, first, (l) => loaded.push(l), () => undefined, POLL);
+    const { first, loaded, access } = watchCounting(routesFile);
     // The PEM's directory is not watched: only the poll can see this change, so let it run first.
     await expect.poll(() => access.stats(caFile), { timeout: 3_000 }).toBeGreaterThanOrEqual(2);
     fs.writeFileSync(caFile, 'second CA, longer');
