@@ -3,7 +3,7 @@
 // next hop only, and an error gw-b raises reaches the originator through gw-a unchanged, naming gw-b.
 
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
 import { endToEndHeaders, exchange, FHIR_JSON, jsonOf, type Exchange } from '../support/fhir-peers.ts';
