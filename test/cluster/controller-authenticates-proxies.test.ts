@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectFakeProxy, getProxyStatus, type FakeProxy } from '../support/fake-proxy.ts';
+import { spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 import { spawnProxy, type SpawnedProxy } from '../support/spawn-proxy.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
@@ -19,10 +20,8 @@ import {
   kubeconfigFor,
   proxyToken,
   routesPath,
-  startControllerProcess,
   tokenFile,
   waitForCondition,
-  type ControllerProcess,
 } from './controller-fixtures.ts';
 import type { KubeHttp } from './kube-http.ts';
 import { claimsOf, createServiceAccountToken, expiredCopyOf } from './service-account-tokens.ts';
@@ -62,7 +61,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
   const lab = uniqueName('lab');
   const grpcTls = controllerTls();
   let kube: KubeHttp;
-  let controller: ControllerProcess;
+  let controller: SpawnedController;
   let payersUpstream: TestUpstream;
   let labsUpstream: TestUpstream;
   let payersToken: string;
@@ -111,7 +110,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
     [payersUpstream, labsUpstream] = await Promise.all([namedUpstream('payers-backend'), namedUpstream('labs-backend')]);
     await applyRoute(kube, fhirRoute(payers, 'acme', { destination: acme, backend: { url: payersUpstream.url } }));
     await applyRoute(kube, fhirRoute(labs, 'lab', { destination: lab, backend: { url: labsUpstream.url } }));
-    controller = await startControllerProcess([
+    controller = await spawnController([
       '--kubeconfig',
       kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: controllerToken }),
       ...grpcTls.args,
@@ -128,7 +127,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
   afterAll(async () => {
     for (const connected of fakes) connected.close();
     for (const proxy of proxies) await proxy.kill();
-    expect(await controller?.stop()).toBe(0);
+    expect((await controller?.stop())?.code).toBe(0);
     for (const [namespace, name] of [[payers, 'acme'], [labs, 'lab']] as const) await kube?.request('DELETE', routesPath(namespace, name));
     await Promise.all([payersUpstream?.close(), labsUpstream?.close()]);
     await kube?.close();
@@ -223,7 +222,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
 
   it('refuses to start in Kubernetes mode without TLS, in one line (exit 2), unless --insecure-grpc says so; then it warns and still checks tokens', async () => {
     const kubeconfig = kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: await chartIdentity(kube, release, 'fhirmesh-controller-2') });
-    const refused = await startControllerProcess(['--kubeconfig', kubeconfig]).then(
+    const refused = await spawnController(['--kubeconfig', kubeconfig]).then(
       () => 'started',
       (err: unknown) => String(err),
     );
@@ -233,7 +232,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
     );
 
     // Watching payers only: a second status writer on the other namespaces would fight the first.
-    const insecure = await startControllerProcess(['--kubeconfig', kubeconfig, '--insecure-grpc', '--replica-id', 'ctrl-insecure', '--namespace', payers]);
+    const insecure = await spawnController(['--kubeconfig', kubeconfig, '--insecure-grpc', '--replica-id', 'ctrl-insecure', '--namespace', payers]);
     try {
       expect(insecure.logs.find((line) => line['msg'] === 'controller listening')?.['grpcTls']).toBe('off (plaintext)');
       // Warnings come on stderr, the listening line on stdout: either pipe may be read first.
@@ -246,7 +245,7 @@ describe('fhirmesh-controller authenticates proxies by TokenReview over TLS', ()
       const withToken = connectFakeProxy({ address: insecure.grpcAddress, nodeId: 'gw-insecure', namespace: labs, mode: 'auto', token: payersToken });
       fakes.push(withToken);
       expect((await withToken.next(10_000)).upserted.map((route) => route.destinationId)).toEqual([acme]);
-      expect(await insecure.stop()).toBe(0);
+      expect((await insecure.stop()).code).toBe(0);
     } finally {
       await insecure.kill();
     }

@@ -1,25 +1,15 @@
-// Two fhirmesh-controller replicas with the chart RBAC and a 3 s Lease: one leads and alone writes
+// fhirmesh-controller replicas with the chart RBAC and a 3 s Lease: one leads and alone writes
 // status, counting the proxies of both replicas; killed, the other takes over within the lease
-// duration while the proxies connected to it keep their table, and the dead replica's report expires.
+// duration while the proxies connected to it keep their table, and the dead replica's report expires;
+// on SIGTERM a leader releases the Lease. Each describe starts its own replicas in its own release
+// namespace (its own Lease), so no test depends on what another did.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy } from '../support/fake-proxy.ts';
+import { spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
-import {
-  applyRoute,
-  chartIdentity,
-  controllerTls,
-  createNamespace,
-  ensureCrd,
-  eventually,
-  fhirRoute,
-  kubeconfigFor,
-  patchSpec,
-  proxyToken,
-  startControllerProcess,
-  waitForCondition,
-  type ControllerProcess,
-} from './controller-fixtures.ts';
+import { applyRoute, chartIdentity, controllerTls, createNamespace, ensureCrd, fhirRoute, kubeconfigFor, proxyToken, waitForCondition } from './controller-fixtures.ts';
 import type { KubeHttp } from './kube-http.ts';
 
 const LEASE = { durationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
@@ -29,27 +19,30 @@ interface Lease {
   spec: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string };
 }
 
-describe('two controller replicas with leader election', () => {
-  const cluster = clusterContext();
-  const release = uniqueName('fhirmesh-system');
-  const appA = uniqueName('app-a');
-  const appB = uniqueName('app-b');
-  const routes = uniqueName('routes');
-  let kube: KubeHttp;
-  const replicas = new Map<string, ControllerProcess>();
-  const proxies: FakeProxy[] = [];
-  let leader = '';
-  let follower = '';
-  const grpcTls = controllerTls();
+const cluster = clusterContext();
+const grpcTls = controllerTls();
+let kube: KubeHttp;
 
-  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${release}/leases/fhirmesh-controller`;
-  const holder = async (): Promise<string> => (await kube.json<Lease>('GET', leasePath)).spec.holderIdentity ?? '';
+beforeAll(async () => {
+  kube = adminClient();
+  await ensureCrd(kube);
+});
 
-  beforeAll(async () => {
-    kube = adminClient();
-    await ensureCrd(kube);
-    for (const ns of [release, appA, appB, routes]) await createNamespace(kube, ns);
-    const token = await chartIdentity(kube, release);
+afterAll(async () => {
+  await kube?.close();
+});
+
+/** Replicas of one release: its namespace, its Lease, and the processes by replica id. */
+class Release {
+  readonly namespace = uniqueName('fhirmesh-system');
+  readonly replicas = new Map<string, SpawnedController>();
+  readonly proxies: FakeProxy[] = [];
+  readonly leasePath = `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/fhirmesh-controller`;
+
+  /** Starts `replicaIds` with the chart's identity and leader election on this release's Lease. */
+  async start(replicaIds: string[]): Promise<void> {
+    await createNamespace(kube, this.namespace);
+    const token = await chartIdentity(kube, this.namespace);
     const kubeconfig = kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token });
     const args = (replica: string): string[] => [
       '--kubeconfig',
@@ -58,7 +51,7 @@ describe('two controller replicas with leader election', () => {
       replica,
       '--leader-elect',
       '--lease-namespace',
-      release,
+      this.namespace,
       '--leader-elect-lease-duration',
       `${LEASE.durationMs}ms`,
       '--leader-elect-renew-deadline',
@@ -69,106 +62,166 @@ describe('two controller replicas with leader election', () => {
       '--log-level',
       'debug',
     ];
-    const started = await Promise.all(['ctrl-a', 'ctrl-b'].map((replica) => startControllerProcess(args(replica))));
-    replicas.set('ctrl-a', started[0] as ControllerProcess);
-    replicas.set('ctrl-b', started[1] as ControllerProcess);
-  });
+    const started = await Promise.all(replicaIds.map((replica) => spawnController(args(replica))));
+    replicaIds.forEach((replica, index) => this.replicas.set(replica, started[index] as SpawnedController));
+  }
 
-  afterAll(async () => {
-    for (const proxy of proxies) proxy.close();
-    for (const replica of replicas.values()) await replica.stop();
-    await kube?.close();
-  });
+  replica(id: string): SpawnedController {
+    const replica = this.replicas.get(id);
+    if (replica === undefined) throw new Error(`no replica ${id}`);
+    return replica;
+  }
 
-  it('elects exactly one replica as holder of the Lease', async () => {
-    leader = await eventually(async () => {
-      const name = await holder();
+  async holder(): Promise<string> {
+    return (await kube.json<Lease>('GET', this.leasePath)).spec.holderIdentity ?? '';
+  }
+
+  /** Resolves with the replica holding the Lease once one does. */
+  elected(): Promise<string> {
+    return eventually(async () => {
+      const name = await this.holder();
       if (name === '') throw new Error('no holder yet');
       return name;
     });
-    follower = leader === 'ctrl-a' ? 'ctrl-b' : 'ctrl-a';
-    expect(['ctrl-a', 'ctrl-b']).toContain(leader);
+  }
+
+  async reportNames(): Promise<string[]> {
+    const reports = await kube.json<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${this.namespace}/configmaps?labelSelector=fhirmesh.io/proxy-report%3Dtrue`);
+    return reports.items.map((item) => item.metadata.name).sort();
+  }
+
+  async stop(): Promise<void> {
+    for (const proxy of this.proxies) proxy.close();
+    for (const replica of this.replicas.values()) await replica.stop();
+  }
+}
+
+/**
+ * Two replicas, one route exported to two app namespaces, and one proxy of each namespace on each
+ * replica; resolves once the route is Programmed by both proxies, with who leads.
+ */
+async function twoReplicasServingTwoProxies(release: Release): Promise<{ routes: string; destination: string; leader: string; follower: string; onLeader: FakeProxy; onFollower: FakeProxy }> {
+  const [appA, appB, routes] = [uniqueName('app-a'), uniqueName('app-b'), uniqueName('routes')];
+  // Destination ids are claimed cluster-wide, and routes outlive the replicas that served them.
+  const destination = uniqueName('shared');
+  for (const ns of [appA, appB, routes]) await createNamespace(kube, ns);
+  await release.start(['ctrl-a', 'ctrl-b']);
+  const leader = await release.elected();
+  const follower = leader === 'ctrl-a' ? 'ctrl-b' : 'ctrl-a';
+  await applyRoute(kube, fhirRoute(routes, 'shared', { destination, exportTo: [appA, appB] }));
+  const [tokenA, tokenB] = await Promise.all([proxyToken(kube, appA), proxyToken(kube, appB)]);
+  const onLeader = connectFakeProxy({ address: release.replica(leader).grpcAddress, nodeId: 'gw-on-leader', namespace: appA, mode: 'auto', tls: grpcTls.tls, token: tokenA });
+  const onFollower = connectFakeProxy({ address: release.replica(follower).grpcAddress, nodeId: 'gw-on-follower', namespace: appB, mode: 'auto', tls: grpcTls.tls, token: tokenB });
+  release.proxies.push(onLeader, onFollower);
+  await eventually(async () => {
+    const current = await waitForCondition(kube, routes, 'shared', { type: 'Programmed', status: 'True' }, 10_000);
+    expect(current.status?.proxies).toEqual({ total: 2, programmed: 2 });
+  });
+  return { routes, destination, leader, follower, onLeader, onFollower };
+}
+
+describe('two controller replicas with leader election', () => {
+  const release = new Release();
+  let serving: Awaited<ReturnType<typeof twoReplicasServingTwoProxies>>;
+
+  beforeAll(async () => {
+    serving = await twoReplicasServingTwoProxies(release);
+  });
+
+  afterAll(() => release.stop());
+
+  it('elects exactly one replica as holder of the Lease', async () => {
+    expect(['ctrl-a', 'ctrl-b']).toContain(serving.leader);
+    expect(await release.holder()).toBe(serving.leader);
     await eventually(async () => {
-      expect(await replicas.get(leader)?.metric('fhirmesh_controller_leader')).toBe(1);
-      expect(await replicas.get(follower)?.metric('fhirmesh_controller_leader')).toBe(0);
+      expect(await release.replica(serving.leader).metric('fhirmesh_controller_leader')).toBe(1);
+      expect(await release.replica(serving.follower).metric('fhirmesh_controller_leader')).toBe(0);
     });
   });
 
   it('counts the proxies of both replicas in Programmed, and only the leader writes status', async () => {
-    await applyRoute(kube, fhirRoute(routes, 'shared', { destination: 'shared', exportTo: [appA, appB] }));
-    // One proxy on each replica, in different namespaces.
-    const [tokenA, tokenB] = await Promise.all([proxyToken(kube, appA), proxyToken(kube, appB)]);
-    proxies.push(connectFakeProxy({ address: replicas.get(leader)?.grpcAddress ?? '', nodeId: 'gw-on-leader', namespace: appA, mode: 'auto', tls: grpcTls.tls, token: tokenA }));
-    proxies.push(connectFakeProxy({ address: replicas.get(follower)?.grpcAddress ?? '', nodeId: 'gw-on-follower', namespace: appB, mode: 'auto', tls: grpcTls.tls, token: tokenB }));
-    const route = await eventually(async () => {
-      const current = await waitForCondition(kube, routes, 'shared', { type: 'Programmed', status: 'True' }, 10_000);
-      expect(current.status?.proxies).toEqual({ total: 2, programmed: 2 });
-      return current;
-    });
+    const route = await waitForCondition(kube, serving.routes, 'shared', { type: 'Programmed', status: 'True' });
+    expect(route.status?.proxies).toEqual({ total: 2, programmed: 2 });
     expect(route.status?.conditions?.find((c) => c.type === 'Programmed')?.message).toBe('all 2 proxies in scope run generation 1');
-
-    expect(await replicas.get(leader)?.metric('fhirmesh_controller_status_writes_total', { result: 'written' })).toBeGreaterThan(0);
-    expect(await replicas.get(follower)?.metric('fhirmesh_controller_status_writes_total')).toBe(0);
+    expect(await release.replica(serving.leader).metric('fhirmesh_controller_status_writes_total', { result: 'written' })).toBeGreaterThan(0);
+    expect(await release.replica(serving.follower).metric('fhirmesh_controller_status_writes_total')).toBe(0);
     // Each replica's report is a ConfigMap in the release namespace.
-    const reports = await kube.json<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${release}/configmaps?labelSelector=fhirmesh.io/proxy-report%3Dtrue`);
-    expect(reports.items.map((item) => item.metadata.name).sort()).toEqual(['fhirmesh-proxies-ctrl-a', 'fhirmesh-proxies-ctrl-b']);
+    expect(await release.reportNames()).toEqual(['fhirmesh-proxies-ctrl-a', 'fhirmesh-proxies-ctrl-b']);
+  });
+});
+
+describe('two controller replicas when the leader is killed', () => {
+  const release = new Release();
+  let serving: Awaited<ReturnType<typeof twoReplicasServingTwoProxies>>;
+  let before: { lease: Lease; table: string; responses: number };
+  /** Set if the survivor's proxy stream ends at any time from before the kill on. */
+  let survivorStreamEnded = false;
+  /** Who held the Lease first after the kill, and how long after it (watched from the kill on, whichever test runs first). */
+  let takeover: { holder: string; afterMs: number };
+
+  beforeAll(async () => {
+    serving = await twoReplicasServingTwoProxies(release);
+    void serving.onFollower.ended.then(() => (survivorStreamEnded = true));
+    before = { lease: await kube.json<Lease>('GET', release.leasePath), table: serving.onFollower.version, responses: serving.onFollower.responses.length };
+    const killedAt = Date.now();
+    await release.replica(serving.leader).kill();
+    takeover = await eventually(async () => {
+      const holder = await release.holder();
+      if (holder === serving.leader) throw new Error('still held by the dead replica');
+      return { holder, afterMs: Date.now() - killedAt };
+    }, 10_000, 50);
   });
 
-  it('hands over to the other replica within the lease duration when the leader is killed', async () => {
-    const onFollower = proxies[1] as FakeProxy;
-    const tableBefore = onFollower.version;
-    const responsesBefore = onFollower.responses.length;
-    const before = await kube.json<Lease>('GET', leasePath);
+  afterAll(() => release.stop());
 
-    const killedAt = Date.now();
-    await replicas.get(leader)?.kill();
-    const newHolder = await eventually(async () => {
-      const name = await holder();
-      if (name === leader) throw new Error('still held by the dead replica');
-      return name;
-    }, 10_000, 50);
-    const takeoverMs = Date.now() - killedAt;
-    expect(newHolder).toBe(follower);
+  it('hands over to the other replica within the lease duration, leaving the survivor\'s proxy undisturbed', async () => {
+    const { holder: newHolder, afterMs: takeoverMs } = takeover;
+    expect(newHolder).toBe(serving.follower);
     // The Lease was last renewed at most renewDeadline/2 before the kill; the follower takes it once it
     // has seen no change for the lease duration, at its next try.
     expect(takeoverMs).toBeLessThan(LEASE.durationMs + LEASE.retryPeriodMs * 1.2 + 500);
-    console.log(`[leader election] ${follower} took the Lease ${takeoverMs} ms after ${leader} was killed`);
-    const after = await kube.json<Lease>('GET', leasePath);
-    expect(after.spec.leaseTransitions).toBe((before.spec.leaseTransitions ?? 0) + 1);
+    console.log(`[leader election] ${serving.follower} took the Lease ${takeoverMs} ms after ${serving.leader} was killed`);
+    const after = await kube.json<Lease>('GET', release.leasePath);
+    expect(after.spec.leaseTransitions).toBe((before.lease.spec.leaseTransitions ?? 0) + 1);
+    await eventually(async () => expect(await release.replica(serving.follower).metric('fhirmesh_controller_leader')).toBe(1));
 
     // The proxy on the survivor was never disturbed: same stream, same table, nothing resent.
-    const ended = await Promise.race([onFollower.ended.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 200))]);
-    expect(ended).toBe(false);
-    expect(onFollower.responses.length).toBe(responsesBefore);
-    expect(onFollower.version).toBe(tableBefore);
-    expect(onFollower.table.has('shared')).toBe(true);
-    await eventually(async () => expect(await replicas.get(follower)?.metric('fhirmesh_controller_leader')).toBe(1));
+    const { onFollower } = serving;
+    expect(survivorStreamEnded).toBe(false);
+    expect(onFollower.responses.length).toBe(before.responses);
+    expect(onFollower.version).toBe(before.table);
+    expect(onFollower.table.has(serving.destination)).toBe(true);
   });
 
-  it('lets the new leader write status, and stops counting the dead replica\'s proxies when its report expires', async () => {
-    const edited = await patchSpec(kube, routes, 'shared', { allow: { methods: ['GET', 'POST'] } });
-    expect(edited.metadata.generation).toBe(2);
-    // The dead replica's proxy is gone with it; once its report stops being renewed for the TTL, only
-    // the survivor's proxy counts, and it runs generation 2.
+  it("lets the new leader write status, which stops counting the dead replica's proxy once its report expires", async () => {
+    // The dead replica's proxy went with it; once its report has not been renewed for the TTL, only
+    // the survivor's proxy counts: a status only the new leader can have written.
     const programmed = await eventually(async () => {
-      const current = await waitForCondition(kube, routes, 'shared', { type: 'Programmed', status: 'True' }, 10_000);
+      const current = await waitForCondition(kube, serving.routes, 'shared', { type: 'Programmed', status: 'True' }, 10_000);
       expect(current.status?.proxies).toEqual({ total: 1, programmed: 1 });
       return current;
-    }, 20_000);
-    expect(programmed.status?.conditions?.find((c) => c.type === 'Programmed')?.message).toBe('all 1 proxies in scope run generation 2');
-    expect(await replicas.get(follower)?.metric('fhirmesh_controller_status_writes_total', { result: 'written' })).toBeGreaterThan(0);
+    }, 30_000);
+    expect(programmed.status?.conditions?.find((c) => c.type === 'Programmed')?.message).toBe('all 1 proxies in scope run generation 1');
+    expect(await release.replica(serving.follower).metric('fhirmesh_controller_status_writes_total', { result: 'written' })).toBeGreaterThan(0);
     // The new leader also deletes the expired report.
-    await eventually(async () => {
-      const reports = await kube.json<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${release}/configmaps?labelSelector=fhirmesh.io/proxy-report%3Dtrue`);
-      expect(reports.items.map((item) => item.metadata.name)).toEqual([`fhirmesh-proxies-${follower}`]);
-    }, 15_000);
+    await eventually(async () => expect(await release.reportNames()).toEqual([`fhirmesh-proxies-${serving.follower}`]), 15_000);
+  });
+});
+
+describe('a leading replica on SIGTERM', () => {
+  const release = new Release();
+
+  beforeAll(async () => {
+    await release.start(['ctrl-solo']);
+    await release.elected();
+    await eventually(async () => expect(await release.reportNames()).toEqual(['fhirmesh-proxies-ctrl-solo']));
   });
 
-  it('releases the Lease and deletes its report on SIGTERM', async () => {
-    expect(await replicas.get(follower)?.stop()).toBe(0);
-    const lease = await kube.json<Lease>('GET', leasePath);
-    expect(lease.spec.holderIdentity).toBe('');
-    const reports = await kube.json<{ items: unknown[] }>('GET', `/api/v1/namespaces/${release}/configmaps?labelSelector=fhirmesh.io/proxy-report%3Dtrue`);
-    expect(reports.items).toEqual([]);
+  afterAll(() => release.stop());
+
+  it('releases the Lease and deletes its report', async () => {
+    expect(await release.replica('ctrl-solo').stop()).toEqual({ code: 0, signal: null });
+    expect(await release.holder()).toBe('');
+    expect(await release.reportNames()).toEqual([]);
   });
 });

@@ -1,7 +1,6 @@
 // Shared by the controller-*.test.ts cluster tests: the CRD installed and Established, an identity with
-// only the chart's RBAC, TLS and proxy tokens, the controller as a real process, kubectl-wait polling.
+// only the chart's RBAC, TLS and proxy tokens, the controller in this process, kubectl-wait polling.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import type { FhirRoute, FhirRouteSpec } from '../../api/index.ts';
 import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
 import { KubernetesMode, type KubernetesTuning } from '../../controller/src/kubernetes/internal/kubernetes-mode.ts';
 import { createLogger, type LogLevel } from '../../runtime/index.ts';
+import { eventually } from '../support/eventually.ts';
 import type { ControllerTls } from '../support/fake-proxy.ts';
 import { makeTestPki, type TestPki } from '../support/tls.ts';
 import { KubeHttpError, type KubeHttp, type KubeObject } from './kube-http.ts';
@@ -21,23 +21,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { createServiceAccountToken } from './service-account-tokens.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
-const CONTROLLER = path.join(ROOT, 'controller/src/main.ts');
 const CRD_FILE = path.join(ROOT, 'crds/fhirroutes.fhirmesh.io.yaml');
 const CHART_RULES = path.join(ROOT, 'charts/fhirmesh/files/rbac');
-
-/** Polls `check` until it returns without throwing; its last error when the time is up. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
-    }
-  }
-}
 
 /** Installs crds/ (or finds it installed by another test file) and waits until it is Established. */
 export async function ensureCrd(kube: KubeHttp): Promise<void> {
@@ -107,7 +92,7 @@ afterAll(() => {
 export const CONTROLLER_SERVER_NAME = 'fhirmesh-controller.fhirmesh-system.svc';
 
 export interface ControllerTlsFiles {
-  /** --grpc-tls-cert FILE --grpc-tls-key FILE, for startControllerProcess. */
+  /** --grpc-tls-cert FILE --grpc-tls-key FILE, for spawnController. */
   args: string[];
   /** What a proxy needs to reach it: the CA (PEM) and the name to check. */
   tls: ControllerTls;
@@ -218,90 +203,6 @@ export async function waitForCondition(kube: KubeHttp, namespace: string, name: 
   } catch {
     throw new Error(`${namespace}/${name}: no ${wanted.type}=${wanted.status}${wanted.reason === undefined ? '' : ` (${wanted.reason})`} within ${timeoutMs} ms; last seen ${JSON.stringify(last)}`);
   }
-}
-
-export interface ControllerProcess {
-  child: ChildProcess;
-  grpcAddress: string;
-  adminUrl: string;
-  logs: Record<string, unknown>[];
-  /** SIGKILL: the replica vanishes without releasing anything. */
-  kill(): Promise<void>;
-  /** SIGTERM and wait for the exit code. */
-  stop(): Promise<number | null>;
-  /** Resolves with the exit code when the process ends by itself. */
-  exited: Promise<number | null>;
-  /** A counter or gauge from its /metrics, summed over the label sets that match `labels`. */
-  metric(name: string, labels?: Record<string, string>): Promise<number>;
-}
-
-/** fhirmesh-controller as a child process; resolves once it listens. */
-export async function startControllerProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
-  const child = spawn(NODE, [CONTROLLER, '--grpc-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--batch-window', '20ms', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
-  });
-  const logs: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start: ${JSON.stringify(logs.slice(-5))}`)), 20_000);
-    for (const stream of [child.stdout, child.stderr]) {
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        partial += chunk;
-        let at: number;
-        while ((at = partial.indexOf('\n')) >= 0) {
-          const text = partial.slice(0, at);
-          partial = partial.slice(at + 1);
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            line = { raw: text };
-          }
-          logs.push(line);
-          if (process.env['FHIRMESH_TEST_LOGS'] === '1') process.stdout.write(`[${args.join(' ').slice(-40)}] ${text}\n`);
-          if (line['msg'] === 'controller listening') {
-            clearTimeout(timer);
-            resolve(line);
-          }
-        }
-      });
-    }
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited with ${code}: ${JSON.stringify(logs.slice(-5))}`));
-    });
-  });
-  const line = await listening;
-  const adminUrl = String(line['adminUrl']);
-  return {
-    child,
-    exited,
-    grpcAddress: String(line['grpcAddress']),
-    adminUrl,
-    logs,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-    async metric(name, labels = {}) {
-      const text = await (await fetch(`${adminUrl}/metrics`)).text();
-      let sum = 0;
-      for (const row of text.split('\n')) {
-        const match = /^([a-z_:]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(row);
-        if (match?.[1] !== name) continue;
-        const set = match[2] ?? '';
-        if (Object.entries(labels).every(([key, value]) => set.includes(`${key}="${value}"`))) sum += Number(match[3]);
-      }
-      return sum;
-    },
-  };
 }
 
 export interface InProcessController {

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FhirRoute } from '../../api/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy } from '../support/fake-proxy.ts';
+import { spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 import { cacheDir, pinnedVersions } from './binaries.ts';
 import { adminClient, clusterContext, uniqueName } from './cluster-context.ts';
 import {
@@ -16,15 +18,12 @@ import {
   controllerTls,
   createNamespace,
   ensureCrd,
-  eventually,
   fhirRoute,
   kubeconfigFor,
   patchSpec,
   proxyToken,
   routesPath,
-  startControllerProcess,
   waitForCondition,
-  type ControllerProcess,
 } from './controller-fixtures.ts';
 import { KubeHttp } from './kube-http.ts';
 import { createServiceAccountToken } from './service-account-tokens.ts';
@@ -49,7 +48,7 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
   const ns = uniqueName('payers');
   let kube: KubeHttp;
   let token: string;
-  let controller: ControllerProcess;
+  let controller: SpawnedController;
   const proxies: FakeProxy[] = [];
   const grpcTls = controllerTls();
 
@@ -59,12 +58,12 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
     await createNamespace(kube, release);
     await createNamespace(kube, ns);
     token = await chartIdentity(kube, release);
-    controller = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token }), ...grpcTls.args, '--log-level', 'debug']);
+    controller = await spawnController(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token }), ...grpcTls.args, '--log-level', 'debug']);
   });
 
   afterAll(async () => {
     for (const proxy of proxies) proxy.close();
-    expect(await controller?.stop()).toBe(0);
+    expect((await controller?.stop())?.code).toBe(0);
     await kube?.close();
   });
 
@@ -99,8 +98,8 @@ describe('fhirmesh-controller with the chart RBAC reconciles FhirRoute status', 
 
   it('refuses to start, in one line that names the fix, under an identity without the chart RBAC', async () => {
     const bare = await createServiceAccountToken(kube, 'no-rbac', { namespace: release });
-    const refused = await startControllerProcess(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: bare }), ...grpcTls.args]);
-    expect(await refused.exited).toBe(1);
+    const refused = await spawnController(['--kubeconfig', kubeconfigFor({ url: cluster.url, caPem: cluster.caPem, token: bare }), ...grpcTls.args]);
+    expect((await refused.exited).code).toBe(1);
     const errors = refused.logs.filter((line) => typeof line['raw'] === 'string' && String(line['raw']).startsWith('fhirmesh-controller:'));
     expect(errors).toHaveLength(1);
     expect(String(errors[0]?.['raw'])).toMatch(/^fhirmesh-controller: cannot read routes: cannot list \S+ \(\/api.*\): .*403 Forbidden.*: the controller's identity may not list and watch it: apply the RBAC of charts\/fhirmesh/);

@@ -4,6 +4,7 @@
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../support/metrics.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 
@@ -56,21 +57,8 @@ function rawExchange(path: string): Promise<{ data: string }> {
 }
 
 async function abortedCount(destination: string): Promise<number> {
-  const res = await fetch(`${proxy.adminUrl}/metrics`);
-  expect(res.status).toBe(200);
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(`fhirmesh_proxy_aborted_responses_total{destination="${destination}"} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
-
-async function waitForCount(destination: string, expected: number): Promise<number> {
-  const deadline = Date.now() + 2_000;
-  let count = await abortedCount(destination);
-  while (count < expected && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    count = await abortedCount(destination);
-  }
-  return count;
+  // No sample until the first abort for that destination.
+  return (await metricValue(proxy.adminUrl, 'fhirmesh_proxy_aborted_responses_total', { destination })) ?? 0;
 }
 
 function statusLines(data: string): string[] {
@@ -86,7 +74,7 @@ describe('a failure after the response started', () => {
     const body = data.slice(data.indexOf('\r\n\r\n') + 4);
     // Fewer bytes than declared: the originator can tell the body is truncated.
     expect(body).toBe(PARTIAL);
-    expect(await waitForCount('acme', before + 1)).toBe(before + 1);
+    await expect.poll(() => abortedCount('acme'), { timeout: 2_000 }).toBe(before + 1);
   });
 
   it('cuts a chunked response without the last chunk, so it cannot look complete', async () => {
@@ -97,7 +85,7 @@ describe('a failure after the response started', () => {
     const body = data.slice(data.indexOf('\r\n\r\n') + 4);
     expect(body).toBe(`${PARTIAL.length.toString(16)}\r\n${PARTIAL}\r\n`);
     expect(body.endsWith('0\r\n\r\n')).toBe(false);
-    expect(await waitForCount('acme', before + 1)).toBe(before + 1);
+    await expect.poll(() => abortedCount('acme'), { timeout: 2_000 }).toBe(before + 1);
   });
 
   it('cuts a response whose destination goes silent for the idle timeout, and counts it', async () => {
@@ -107,7 +95,7 @@ describe('a failure after the response started', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(280);
     expect(statusLines(data)).toEqual(['HTTP/1.1 200 OK\r\n']);
     expect(data.slice(data.indexOf('\r\n\r\n') + 4)).toBe(PARTIAL);
-    expect(await waitForCount('stuck', before + 1)).toBe(before + 1);
+    await expect.poll(() => abortedCount('stuck'), { timeout: 2_000 }).toBe(before + 1);
   });
 
   it('keeps serving new connections afterwards', async () => {

@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import { freePort } from '../support/spawn-controller.ts';
 import { rawHeaderValues, startUpstream, type TestUpstream } from '../support/upstream.ts';
 
 const INTERMEDIARY = 'gw-east-1';
@@ -46,7 +47,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
   garbagePort = (garbage.address() as net.AddressInfo).port;
-  closedPort = await unusedPort();
+  closedPort = await freePort();
 
   proxy = await startProxyFixture(
     routeYaml(
@@ -120,17 +121,6 @@ function send(call: Call): Promise<Reply> {
     if (Array.isArray(call.body)) for (const chunk of call.body) req.write(chunk);
     else if (call.body !== undefined) req.write(call.body);
     req.end();
-  });
-}
-
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 

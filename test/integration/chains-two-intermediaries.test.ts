@@ -3,11 +3,12 @@
 // next hop only, and an error gw-b raises reaches the originator through gw-a unchanged, naming gw-b.
 
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSampleFhirServer, type SampleFhirServer } from '../../cli/src/demo/sample-fhir-server.ts';
 import { endToEndHeaders, exchange, FHIR_JSON, jsonOf, type Exchange } from '../support/fhir-peers.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import { freePort } from '../support/spawn-controller.ts';
 import { rawHeaderValues, startUpstream, type ReceivedRequest, type TestUpstream } from '../support/upstream.ts';
 
 let sample: SampleFhirServer;
@@ -21,7 +22,7 @@ let base: string;
 beforeAll(async () => {
   sample = await startSampleFhirServer({ name: 'acme', seed: true });
   silent = await startUpstream(() => undefined);
-  const closedPort = await unusedPort();
+  const closedPort = await freePort();
   // gw-b first: gw-a's routes need its URL.
   gwB = await startProxyFixture(
     routeYaml('acme-east', `destination: acme-east\naddressing: { header: true }\nbackend: { url: ${sample.url} }`) +
@@ -228,13 +229,4 @@ async function startTap(targetUrl: string): Promise<Tap> {
         server.close(() => resolve());
       }),
   };
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function unusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RouteWatcher, SourceState } from '../../controller/src/sources/index.ts';
 import { ControllerMetrics, createMode, startController, type ControllerConfig, type RunningController } from '../../controller/src/index.ts';
 import { silentLogger } from '../../runtime/index.ts';
+import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, getProxyStatus, tableAsJson, type FakeProxy, type FakeProxyOptions } from '../support/fake-proxy.ts';
 
 interface RouteOptions {
@@ -103,20 +104,6 @@ async function harness(files: Record<string, string>, overrides: Partial<Control
       return m === null ? 0 : Number(m[1]);
     },
   };
-}
-
-/** Waits until `check` passes (it throws until then). */
-async function eventually(check: () => Promise<void> | void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
 }
 
 const ids = (routes: readonly { destinationId: string }[]): string[] => routes.map((r) => r.destinationId);
@@ -223,7 +210,8 @@ describe('deltas', () => {
     expect(ids(first.upserted)).toEqual(['beta']);
     // Not answered yet: two more changes must wait, and then go out as one.
     h.write('c.yaml', routeYaml('gamma'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // In force before the next change, so the two are separate batches that the push must merge.
+    await eventually(() => expect([...(h.controller.store.current?.snapshotFor('payers').entries.keys() ?? [])]).toContain('gamma'));
     h.remove('a.yaml');
     // Both changes are in the table in force, and still nothing was sent.
     await eventually(() => expect([...(h.controller.store.current?.snapshotFor('payers').entries.keys() ?? [])]).toEqual(['beta', 'gamma']));

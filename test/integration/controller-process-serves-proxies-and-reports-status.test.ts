@@ -1,19 +1,18 @@
 // End to end with real processes: fhirmesh-controller over a routes directory serves fake proxies,
 // `fhirmesh status` prints their sync state, an edit reaches them, SIGTERM stops it with exit 0.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectFakeProxy, getProxyStatus, type FakeProxy } from '../support/fake-proxy.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
+import { connectFakeProxy, getProxyStatus, type FakeProxy, type FakeProxyOptions } from '../support/fake-proxy.ts';
+import { runToExit } from '../support/logged-process.ts';
+import { spawnController, type SpawnedController } from '../support/spawn-controller.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
-const CONTROLLER = path.join(ROOT, 'controller/src/main.ts');
-const CLI = path.join(ROOT, 'cli/src/main.ts');
+const CONTROLLER = path.resolve(import.meta.dirname, '../../controller/src/main.ts');
+const CLI = path.resolve(import.meta.dirname, '../../cli/src/main.ts');
 
 const ACME = `apiVersion: fhirmesh.io/v1alpha1
 kind: FhirRoute
@@ -33,107 +32,80 @@ spec:
   exportTo: ["*"]
 `;
 
-interface Process {
-  child: ChildProcess;
-  logs: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(NODE, args, { timeout: 15_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
-  });
-}
-
-function startControllerProcess(args: string[]): Process {
-  const child = spawn(NODE, [CONTROLLER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      partial += chunk;
-      let at: number;
-      while ((at = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, at);
-        partial = partial.slice(at + 1);
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          logs.push({ raw: line });
-        }
-      }
-    });
-  }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, logs, exited };
-}
-
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
+/** `fhirmesh status` against `grpcAddress`. */
+const status = (grpcAddress: string) => runToExit(CLI, ['status', '--controller', grpcAddress], { timeoutMs: 15_000 });
 
 /** The cells of a `fhirmesh status` line: columns are separated by two or more spaces. */
 const cells = (line: string): string[] => line.split(/ {2,}/);
 
-describe('fhirmesh-controller process with a routes directory', () => {
-  let dir: string;
-  let controller: Process;
-  let grpcAddress: string;
-  let adminUrl: string;
-  const proxies: FakeProxy[] = [];
+/** A controller process over its own routes directory (acme in payers, labs exported), and the fake proxies a test connects. */
+interface Controlled {
+  dir: string;
+  controller: SpawnedController;
+  connect(options: Omit<FakeProxyOptions, 'address'>): FakeProxy;
+}
 
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-ctl-proc-'));
-    fs.writeFileSync(path.join(dir, 'acme.yaml'), ACME.replace('BACKEND', 'https://acme.example.org/fhir'));
-    fs.writeFileSync(path.join(dir, 'labs.yaml'), LABS);
-    controller = startControllerProcess(['--routes-dir', dir, '--grpc-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--batch-window', '50ms']);
-    const listening = await eventually(() => {
-      const line = controller.logs.find((l) => l.msg === 'controller listening');
-      if (line === undefined) throw new Error(`no "controller listening" yet: ${JSON.stringify(controller.logs)}`);
-      return line;
-    });
-    grpcAddress = String(listening.grpcAddress);
-    adminUrl = String(listening.adminUrl);
-  });
+const started: { dir: string; controller: SpawnedController; proxies: FakeProxy[] }[] = [];
 
-  afterAll(async () => {
+afterEach(async () => {
+  for (const { dir, controller, proxies } of started.splice(0)) {
     for (const proxy of proxies) proxy.close();
-    if (controller.child.exitCode === null) controller.child.kill('SIGKILL');
-    await controller.exited;
+    await controller.kill();
     fs.rmSync(dir, { recursive: true, force: true });
-  });
+  }
+});
 
+/** Each test gets its own: nothing one test connects, edits or stops is seen by another. */
+async function startControlled(): Promise<Controlled> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-ctl-proc-'));
+  fs.writeFileSync(path.join(dir, 'acme.yaml'), ACME.replace('BACKEND', 'https://acme.example.org/fhir'));
+  fs.writeFileSync(path.join(dir, 'labs.yaml'), LABS);
+  const proxies: FakeProxy[] = [];
+  const controller = await spawnController(['--routes-dir', dir, '--batch-window', '50ms']).catch((err: unknown) => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
+  started.push({ dir, controller, proxies });
+  return {
+    dir,
+    controller,
+    connect(options) {
+      const proxy = connectFakeProxy({ address: controller.grpcAddress, ...options });
+      proxies.push(proxy);
+      return proxy;
+    },
+  };
+}
+
+/** gw-a in payers applies and ACKs what it is sent; gw-b in labs NACKs its first table. Resolves once the controller shows both. */
+async function oneSyncedOneNacked(controlled: Controlled): Promise<{ payers: FakeProxy; labsFull: Awaited<ReturnType<FakeProxy['next']>> }> {
+  const payers = controlled.connect({ nodeId: 'gw-a', namespace: 'payers', mode: 'auto' });
+  const labs = controlled.connect({ nodeId: 'gw-b', namespace: 'labs' });
+  await payers.next();
+  const labsFull = await labs.next();
+  labs.nack(labsFull, 'route labs: cannot load its CA');
+  await eventually(async () => expect((await getProxyStatus(controlled.controller.grpcAddress)).proxies.map((p) => p.syncState)).toEqual(['NACKED', 'SYNCED']));
+  return { payers, labsFull };
+}
+
+describe('fhirmesh-controller process with a routes directory', () => {
   it('logs the bound addresses and that streams are unauthenticated, and becomes ready', async () => {
-    expect(grpcAddress).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(controller.logs.find((l) => l.level === 'warn' && String(l.msg).startsWith('discovery streams are unauthenticated'))).toBeDefined();
-    await eventually(async () => expect((await fetch(`${adminUrl}/readyz`)).status).toBe(200));
-    expect(await (await fetch(`${adminUrl}/healthz`)).text()).toBe('ok\n');
+    const { controller } = await startControlled();
+    expect(controller.grpcAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(controller.adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // Warnings come on stderr, the listening line on stdout: either pipe may be read first.
+    await expect.poll(() => controller.logs.find((l) => l.level === 'warn' && String(l.msg).startsWith('discovery streams are unauthenticated'))).toBeDefined();
+    await expect.poll(async () => (await fetch(`${controller.adminUrl}/readyz`)).status, { timeout: 10_000 }).toBe(200);
+    expect(await (await fetch(`${controller.adminUrl}/healthz`)).text()).toBe('ok\n');
   });
 
   it('prints one line per proxy with its acknowledged and target versions, SYNCED / NACKED and the NACK message', async () => {
-    const payers = connectFakeProxy({ address: grpcAddress, nodeId: 'gw-a', namespace: 'payers', mode: 'auto' });
-    const labs = connectFakeProxy({ address: grpcAddress, nodeId: 'gw-b', namespace: 'labs' });
-    proxies.push(payers, labs);
-    await payers.next();
-    const labsFull = await labs.next();
-    labs.nack(labsFull, 'route labs: cannot load its CA');
-    await eventually(async () => expect((await getProxyStatus(grpcAddress)).proxies.map((p) => p.syncState)).toEqual(['NACKED', 'SYNCED']));
+    const controlled = await startControlled();
+    const { payers, labsFull } = await oneSyncedOneNacked(controlled);
 
-    const status = await run([CLI, 'status', '--controller', grpcAddress]);
-    expect(status.code).toBe(0);
-    const lines = status.stdout.trimEnd().split('\n');
+    const result = await status(controlled.controller.grpcAddress);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^NODE ID +NAMESPACE +ACKED +TARGET +STATE +NACK$/);
     expect(lines.slice(1).map(cells)).toEqual([
       ['gw-a', 'payers', payers.version, payers.version, 'SYNCED'],
@@ -142,22 +114,24 @@ describe('fhirmesh-controller process with a routes directory', () => {
   });
 
   it('pushes an edited route file to the proxy, and status and metrics show who runs which generation', async () => {
-    const [payers] = proxies as [FakeProxy, FakeProxy];
+    const controlled = await startControlled();
+    const { grpcAddress, adminUrl } = controlled.controller;
+    const { payers } = await oneSyncedOneNacked(controlled);
     const before = payers.version;
-    const tmp = path.join(dir, '.acme.yaml.tmp');
+    const tmp = path.join(controlled.dir, '.acme.yaml.tmp');
     fs.writeFileSync(tmp, ACME.replace('BACKEND', 'https://acme-v2.example.org/fhir'));
-    fs.renameSync(tmp, path.join(dir, 'acme.yaml'));
+    fs.renameSync(tmp, path.join(controlled.dir, 'acme.yaml'));
     const delta = await payers.next(5_000);
     expect(delta).toMatchObject({ fullSnapshot: false, baseVersion: before, removed: [] });
     expect(delta.upserted.map((r) => [r.destinationId, r.backend?.baseUrl, r.source?.generation])).toEqual([['acme', 'https://acme-v2.example.org/fhir', 2]]);
 
-    const status = await eventually(async () => {
-      const result = await run([CLI, 'status', '--controller', grpcAddress]);
-      const gwA = result.stdout.split('\n').find((line) => line.startsWith('gw-a'));
+    const result = await eventually(async () => {
+      const answer = await status(grpcAddress);
+      const gwA = answer.stdout.split('\n').find((line) => line.startsWith('gw-a'));
       expect(cells(gwA ?? '')).toEqual(['gw-a', 'payers', delta.versionInfo, delta.versionInfo, 'SYNCED']);
-      return result;
+      return answer;
     });
-    expect(status.code).toBe(0);
+    expect(result.code).toBe(0);
 
     const debug = await eventually(async () => {
       const body = (await (await fetch(`${adminUrl}/debug/status`)).json()) as { routes: { key: string; status: { observedGeneration: number; conditions: { type: string; status: string; reason: string }[]; proxies: unknown } }[] };
@@ -181,15 +155,17 @@ describe('fhirmesh-controller process with a routes directory', () => {
   });
 
   it('stops on SIGTERM with exit 0, closing proxy streams with UNAVAILABLE', async () => {
-    controller.child.kill('SIGTERM');
-    expect(await controller.exited).toBe(0);
+    const controlled = await startControlled();
+    const proxies = [controlled.connect({ nodeId: 'gw-a', namespace: 'payers', mode: 'auto' }), controlled.connect({ nodeId: 'gw-b', namespace: 'labs', mode: 'auto' })];
+    for (const proxy of proxies) await proxy.next();
+    expect(await controlled.controller.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     for (const proxy of proxies) expect((await proxy.ended).code).toBe(grpc.status.UNAVAILABLE);
   });
 });
 
 describe('refusals', () => {
   it('fhirmesh status says so and exits 1 when no controller answers', async () => {
-    const result = await run([CLI, 'status', '--controller', '127.0.0.1:1', '--timeout', '1']);
+    const result = await runToExit(CLI, ['status', '--controller', '127.0.0.1:1', '--timeout', '1'], { timeoutMs: 15_000 });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^fhirmesh status: cannot reach the controller at 127\.0\.0\.1:1 \(\w+: .*\); check --controller/);
   });
@@ -199,14 +175,14 @@ describe('refusals', () => {
     [['--routes-dir', '/tmp', '--batch-window', 'soon'], "fhirmesh-controller: --batch-window 'soon' must be a duration"],
     [['--routes-dir', '/tmp', '--namespace', 'Bad_NS'], "fhirmesh-controller: --namespace 'Bad_NS' must be a namespace name"],
   ])('fhirmesh-controller %j exits 2 with one line', async (args, start) => {
-    const result = await run([CONTROLLER, ...args]);
+    const result = await runToExit(CONTROLLER, args, { timeoutMs: 15_000 });
     expect(result.code).toBe(2);
     expect(result.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
     expect(result.stderr.startsWith(start)).toBe(true);
   });
 
   it('fhirmesh-controller with an unreadable kubeconfig exits 1 with one line saying so', async () => {
-    const result = await run([CONTROLLER, '--kubeconfig', '/nonexistent/kubeconfig', '--insecure-grpc']);
+    const result = await runToExit(CONTROLLER, ['--kubeconfig', '/nonexistent/kubeconfig', '--insecure-grpc'], { timeoutMs: 15_000 });
     expect(result.code).toBe(1);
     expect(result.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
     expect(result.stderr).toMatch(/^fhirmesh-controller: cannot start: cannot read --kubeconfig \/nonexistent\/kubeconfig/);

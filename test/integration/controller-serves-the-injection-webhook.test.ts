@@ -23,7 +23,9 @@ beforeAll(async () => {
   const golden = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '../unit/controller/injector/golden/config.json'), 'utf8')) as Record<string, unknown>;
   fs.writeFileSync(path.join(dir, 'injector.json'), JSON.stringify({ ...golden, controllerTls: { serverName: 'fhirmesh-controller.fhirmesh-system.svc', caFile: path.join(dir, 'ca.crt') } }));
   webhookPort = await freePort();
-  controller = await spawnController(path.join(dir, 'routes'), await freePort(), [
+  controller = await spawnController([
+    '--routes-dir',
+    path.join(dir, 'routes'),
     `--injector-listen=127.0.0.1:${webhookPort}`,
     `--injector-tls-cert=${path.join(pki.dir, pki.files.serverCert)}`,
     `--injector-tls-key=${path.join(pki.dir, pki.files.serverKey)}`,

@@ -75,14 +75,6 @@ function get(proxyUrl: string, destination: string, agent: http.Agent | false): 
   });
 }
 
-async function waitUntil(probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const started = performance.now();
-  while (!probe()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('SIGTERM', () => {
   it('lets a request in flight finish with its whole body, refuses new connections, and exits 0', async () => {
     const running = await spawnProxy({ routesFile: routes.file });
@@ -95,7 +87,7 @@ describe('SIGTERM', () => {
     const inFlight = get(running.url, 'slow', new http.Agent({ keepAlive: true }));
     // Awaited below; this only keeps an early assertion failure from leaving it unhandled.
     inFlight.catch(() => undefined);
-    await waitUntil(() => slow.received.length > slowSeen);
+    await expect.poll(() => slow.received.length, { timeout: 5_000, interval: 10 }).toBeGreaterThan(slowSeen);
     running.signal('SIGTERM');
     await running.waitForLog((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM');
 
@@ -130,7 +122,7 @@ describe('SIGTERM', () => {
       (answer) => `answered ${answer.status}`,
       (err: NodeJS.ErrnoException) => err.code ?? err.message,
     );
-    await waitUntil(() => silent.received.length > silentSeen);
+    await expect.poll(() => silent.received.length, { timeout: 5_000, interval: 10 }).toBeGreaterThan(silentSeen);
 
     const signalledAt = performance.now();
     running.signal('SIGTERM');

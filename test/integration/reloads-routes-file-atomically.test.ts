@@ -2,13 +2,18 @@
 // changes routing within a second; an invalid one is refused with a JSON error line, counted, and the
 // old table keeps serving without a single failed request; a proxy born with a bad file is unready.
 
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeYaml } from '../support/proxy-fixture.ts';
-import { makeRoutesDir, metricValue, spawnProxy, type RoutesDir, type SpawnedProxy } from '../support/spawn-proxy.ts';
+import { metricValue } from '../support/metrics.ts';
+import { makeRoutesDir, spawnProxy, type RoutesDir, type SpawnedProxy } from '../support/spawn-proxy.ts';
 import { startUpstream, type TestUpstream } from '../support/upstream.ts';
 
 const REFUSED = 'routes file change refused; keeping the table in force';
 const REJECTED_METRIC = 'fhirmesh_proxy_table_rejected_total';
+const REPORT_READS = pathToFileURL(path.resolve(import.meta.dirname, '../support/report-file-reads.ts')).href;
 
 let blue: TestUpstream;
 let green: TestUpstream;
@@ -54,15 +59,18 @@ async function readyStatus(adminUrl: string): Promise<number> {
   return (await fetch(`${adminUrl}/readyz`)).status;
 }
 
-/** Polls `probe` until it returns true; resolves with the time it took, rejects after timeoutMs. */
-async function within(timeoutMs: number, probe: () => Promise<boolean>): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    if (await probe()) return performance.now() - started;
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The proxy binary on `routes`, logging each read of its routes file (test/support/report-file-reads.ts). */
+function spawnReportingReads(routes: RoutesDir): Promise<SpawnedProxy> {
+  return spawnProxy({ routesFile: routes.file, env: { NODE_OPTIONS: `--import=${REPORT_READS}`, FHIRMESH_TEST_REPORT_READS: routes.file } });
 }
+
+/** How many times the proxy has read its routes file while it held `yaml`: each read is one load (watch or poll). */
+function readsOf(proxy: SpawnedProxy, yaml: string): number {
+  const sha256 = createHash('sha256').update(yaml).digest('hex');
+  return proxy.logs.filter((l) => l.msg === 'test: file read' && l.sha256 === sha256).length;
+}
+
+const refusals = (proxy: SpawnedProxy): number => proxy.logs.filter((l) => l.msg === REFUSED).length;
 
 /** Keeps `concurrency` request loops going until stopped; every non-200 or network error is a failure. */
 function startTraffic(proxyUrl: string, concurrency = 2): { stop(): Promise<{ ok: number; failures: string[]; sources: Set<string> }> } {
@@ -109,7 +117,7 @@ describe('a running proxy with a valid routes file', () => {
 
   beforeAll(async () => {
     routes = makeRoutesDir(acmeRoute(blue.url));
-    proxy = await spawnProxy({ routesFile: routes.file });
+    proxy = await spawnReportingReads(routes);
   });
 
   afterAll(async () => {
@@ -124,8 +132,7 @@ describe('a running proxy with a valid routes file', () => {
     expect(loaded.version).toBe(before);
 
     routes.write(acmeRoute(green.url));
-    const tookMs = await within(1_000, async () => (await askAcme(proxy.url)).source === 'green');
-    expect(tookMs).toBeLessThan(1_000);
+    await expect.poll(async () => (await askAcme(proxy.url)).source, { timeout: 1_000, interval: 20 }).toBe('green');
 
     const after = await tableVersion(proxy.adminUrl);
     expect(after).not.toBe(before);
@@ -158,10 +165,10 @@ backend:
     ];
 
     const traffic = startTraffic(proxy.url);
-    const refusedBefore = proxy.logs.filter((l) => l.msg === REFUSED).length;
+    const refusedBefore = refusals(proxy);
     for (const [index, edit] of invalidEdits.entries()) {
       routes.write(edit.yaml);
-      await within(3_000, () => Promise.resolve(proxy.logs.filter((l) => l.msg === REFUSED).length === refusedBefore + index + 1));
+      await expect.poll(() => refusals(proxy), { timeout: 3_000 }).toBe(refusedBefore + index + 1);
       const refused = proxy.logs.filter((l) => l.msg === REFUSED).at(-1);
       expect(refused, edit.what).toMatchObject({ level: 'error', stream: 'stderr', version, file: routes.file });
       expect(refused?.problems, edit.what).toEqual(expect.arrayContaining([expect.stringMatching(edit.problem)]));
@@ -169,8 +176,10 @@ backend:
       expect(await tableVersion(proxy.adminUrl), edit.what).toBe(version);
       expect(await metricValue(proxy.adminUrl, REJECTED_METRIC), edit.what).toBe(rejectedBefore + index + 1);
     }
-    // Let the poll (every 2 s) come round at least once: a refused file is reported once, not per poll.
-    await new Promise((resolve) => setTimeout(resolve, 2_300));
+    // A refused file is read again on every poll (every 2 s): once read again, it was still not
+    // reported twice. The metric is counted in the same tick as the read, so it cannot lag behind.
+    const last = invalidEdits.at(-1)?.yaml ?? '';
+    await expect.poll(() => readsOf(proxy, last), { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
     const result = await traffic.stop();
 
     expect(result.failures).toEqual([]);
@@ -184,17 +193,18 @@ backend:
     const good = acmeRoute(green.url);
     const bad = good.replace('destination: acme-payer', 'destination: Acme_Payer');
     const rejectedBefore = (await metricValue(proxy.adminUrl, REJECTED_METRIC)) ?? NaN;
-    const refusedBefore = proxy.logs.filter((l) => l.msg === REFUSED).length;
+    const refusedBefore = refusals(proxy);
 
     routes.write(bad);
-    await within(2_000, async () => (await metricValue(proxy.adminUrl, REJECTED_METRIC)) === rejectedBefore + 1);
+    await expect.poll(() => metricValue(proxy.adminUrl, REJECTED_METRIC), { timeout: 2_000 }).toBe(rejectedBefore + 1);
+    const goodReads = readsOf(proxy, good);
     routes.write(good);
-    // The good file equals the table in force, so nothing is logged; give the watcher time to read it.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // The good file equals the table in force, so nothing is logged: the read is the only sign.
+    await expect.poll(() => readsOf(proxy, good), { timeout: 3_000 }).toBeGreaterThan(goodReads);
     routes.write(bad);
-    await within(2_000, async () => (await metricValue(proxy.adminUrl, REJECTED_METRIC)) === rejectedBefore + 2);
+    await expect.poll(() => metricValue(proxy.adminUrl, REJECTED_METRIC), { timeout: 2_000 }).toBe(rejectedBefore + 2);
 
-    expect(proxy.logs.filter((l) => l.msg === REFUSED)).toHaveLength(refusedBefore + 2);
+    await expect.poll(() => refusals(proxy)).toBe(refusedBefore + 2);
     expect((await askAcme(proxy.url)).source).toBe('green');
     routes.write(good);
   });
@@ -204,9 +214,12 @@ describe('a proxy started with an invalid routes file', () => {
   let routes: RoutesDir;
   let proxy: SpawnedProxy;
 
+  let invalid: string;
+
   beforeAll(async () => {
-    routes = makeRoutesDir(acmeRoute(blue.url).replace('header: true', 'header: maybe-later'));
-    proxy = await spawnProxy({ routesFile: routes.file });
+    invalid = acmeRoute(blue.url).replace('header: true', 'header: maybe-later');
+    routes = makeRoutesDir(invalid);
+    proxy = await spawnReportingReads(routes);
   });
 
   afterAll(async () => {
@@ -237,15 +250,16 @@ describe('a proxy started with an invalid routes file', () => {
   });
 
   it('keeps counting that file once, however often the poll reads it', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 2_300));
+    // Nothing writes the file here, so every read after the first (at start) is the poll's: a
+    // refused file's inputs are unknown, so each poll (every 2 s) reads it again.
+    await expect.poll(() => readsOf(proxy, invalid), { timeout: 7_000, interval: 100 }).toBeGreaterThanOrEqual(3);
     expect(await metricValue(proxy.adminUrl, REJECTED_METRIC)).toBe(1);
     expect(proxy.logs.filter((l) => l.level === 'error')).toHaveLength(1);
   });
 
   it('becomes ready and routes once the file is fixed', async () => {
     routes.write(acmeRoute(blue.url));
-    const tookMs = await within(1_000, async () => (await readyStatus(proxy.adminUrl)) === 200);
-    expect(tookMs).toBeLessThan(1_000);
+    await expect.poll(() => readyStatus(proxy.adminUrl), { timeout: 1_000, interval: 20 }).toBe(200);
     const answer = await askAcme(proxy.url);
     expect(answer).toMatchObject({ status: 200, source: 'blue' });
     const reloaded = await proxy.waitForLog((l) => l.msg === 'route table reloaded');

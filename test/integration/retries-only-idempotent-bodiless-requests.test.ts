@@ -3,9 +3,10 @@
 // any byte of the response has reached the originator. The destination counts every attempt.
 
 import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../support/metrics.ts';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
+import { freePort } from '../support/spawn-controller.ts';
 import { rawHeaderValues, startUpstream, type ReceivedRequest, type TestUpstream } from '../support/upstream.ts';
 
 let upstream: TestUpstream;
@@ -40,8 +41,8 @@ beforeAll(async () => {
   resetting = await startUpstream((req) => req.socket.destroy());
   // Takes requests and never answers.
   silent = await startUpstream(() => undefined);
-  closedPort = await unusedPort();
-  lateOpenPort = await unusedPort();
+  closedPort = await freePort();
+  lateOpenPort = await freePort();
   proxy = await startProxyFixture(
     routeYaml(
       'retry',
@@ -77,17 +78,6 @@ afterAll(async () => {
   await silent.close();
 });
 
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface Reply {
   status: number;
   rawHeaders: string[];
@@ -111,10 +101,16 @@ function send(destination: string, method: string, path: string, body?: string):
   });
 }
 
-async function activeRequests(): Promise<number> {
-  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('fhirmesh_proxy_active_requests '));
-  return Number(line?.split(' ')[1]);
+function activeRequests(): Promise<number | undefined> {
+  return metricValue(proxy.adminUrl, 'fhirmesh_proxy_active_requests');
+}
+
+/**
+ * Requests to `destination` the proxy has finished with, retries and all: once this counts one
+ * more, that request's attempts are over and what the destination saw is final.
+ */
+async function finished(destination: string): Promise<number> {
+  return (await metricValue(proxy.adminUrl, 'fhirmesh_proxy_requests_total', { destination })) ?? 0;
 }
 
 function receivedFor(server: TestUpstream, method: string, path: string): ReceivedRequest[] {
@@ -156,18 +152,25 @@ describe('retried', () => {
   });
 
   it('retries a refused connection and reaches a backend that has come up meanwhile', async () => {
+    let reached = 0;
     const late = http.createServer((_req, res) => {
+      reached++;
       res.writeHead(200, { 'Content-Length': '4' });
       res.end('late');
     });
     try {
+      const sentAt = performance.now();
       const pending = send('late', 'GET', '/Patient/p1');
-      // The first attempt is refused at once; the retries come 25 ms and 75 ms later.
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      // In flight: its first attempt is refused at once (loopback answers a SYN to a closed port
+      // with a RST); the retries come 25 ms and 75 ms later.
+      await expect.poll(activeRequests, { interval: 5 }).toBe(1);
       await new Promise<void>((resolve) => late.listen(lateOpenPort, '127.0.0.1', resolve));
       const reply = await pending;
       expect(reply.status).toBe(200);
       expect(reply.body).toBe('late');
+      // One attempt reached it, after at least the first backoff: a retry, not a lucky first try.
+      expect(reached).toBe(1);
+      expect(performance.now() - sentAt).toBeGreaterThanOrEqual(25);
     } finally {
       late.closeAllConnections();
       await new Promise<void>((resolve) => late.close(() => resolve()));
@@ -210,15 +213,13 @@ describe('not retried', () => {
     const url = new URL(proxy.url);
     const req = http.request({ host: url.hostname, port: url.port, path: '/Patient/abandoned', headers: { 'X-Destination': 'silent' }, agent: false });
     req.on('error', () => undefined);
+    const before = await finished('silent');
     req.end();
-    const deadline = Date.now() + 2_000;
-    while (receivedFor(silent, 'GET', '/Patient/abandoned').length === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await expect.poll(() => receivedFor(silent, 'GET', '/Patient/abandoned').length, { timeout: 2_000, interval: 10 }).toBe(1);
     // The originator gives up while the destination is still thinking.
     req.destroy();
-    // Longer than both backoffs (25 + 50 ms): a retry would have reached the destination by now.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Finished means no attempt is left to come: the destination saw the one it got, and nothing is held.
+    await expect.poll(() => finished('silent'), { timeout: 2_000 }).toBe(before + 1);
     expect(receivedFor(silent, 'GET', '/Patient/abandoned')).toHaveLength(1);
     expect(await activeRequests()).toBe(0);
   });
@@ -229,9 +230,12 @@ describe('not retried', () => {
     req.on('error', () => undefined);
     // The proxy is now waiting to retry (or still reading the 503): either way the originator is gone.
     onAnswered = () => req.destroy();
+    const before = await finished('retry');
     try {
       req.end();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Left alone, this 503 is retried twice (see "stops after `attempts` retries"); finished
+      // means the proxy is done with it, so the count below is every attempt there was.
+      await expect.poll(() => finished('retry'), { timeout: 2_000 }).toBe(before + 1);
     } finally {
       onAnswered = undefined;
     }

@@ -1,74 +1,42 @@
-// Runs the real fhirmesh-controller (routes-directory mode) as a child process for tests: waits for
-// "controller listening", exposes its gRPC and admin addresses, and stops or kills it.
+// Runs the real fhirmesh-controller (any mode: a routes directory, or --kubeconfig) as a child process
+// for tests: resolves once it logs "controller listening", with its gRPC and admin addresses.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { NODE_BIN } from './spawn-proxy.ts';
+import { startLogged, type LoggedProcess } from './logged-process.ts';
+import { metricValue } from './metrics.ts';
 
 const CONTROLLER_MAIN = path.resolve(import.meta.dirname, '../../controller/src/main.ts');
 
-export interface SpawnedController {
-  child: ChildProcess;
+export interface SpawnedController extends LoggedProcess {
   grpcAddress: string;
   adminUrl: string;
-  logs: Record<string, unknown>[];
-  /** SIGKILL and wait: the controller vanishing without a goodbye. */
-  kill(): Promise<void>;
+  /** A counter or gauge from its /metrics, summed over the label sets that match `labels`. */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
-export async function spawnController(routesDir: string, grpcPort: number, extraArgs: string[] = []): Promise<SpawnedController> {
-  const child = spawn(
-    NODE_BIN,
-    [CONTROLLER_MAIN, '--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--admin-listen', '127.0.0.1:0', '--batch-window', '20ms', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+/**
+ * fhirmesh-controller with `args` after the tests' defaults (gRPC and admin on ephemeral loopback
+ * ports, a 20 ms batch window); a flag given in `args` wins over its default.
+ */
+export async function spawnController(args: string[], options: { env?: Record<string, string> } = {}): Promise<SpawnedController> {
+  const { process: controller, ready } = await startLogged(
+    'controller',
+    CONTROLLER_MAIN,
+    ['--grpc-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--batch-window', '20ms', ...args],
+    { env: options.env, ready: (line) => line.msg === 'controller listening' },
   );
-  const logs: Record<string, unknown>[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start: ${JSON.stringify(logs.slice(-5))}`)), 20_000);
-    for (const stream of [child.stdout, child.stderr]) {
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        partial += chunk;
-        let at: number;
-        while ((at = partial.indexOf('\n')) >= 0) {
-          const text = partial.slice(0, at);
-          partial = partial.slice(at + 1);
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            line = { raw: text };
-          }
-          logs.push(line);
-          if (line.msg === 'controller listening') {
-            clearTimeout(timer);
-            resolve(line);
-          }
-        }
-      });
-    }
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited with ${code}: ${JSON.stringify(logs.slice(-5))}`));
-    });
-  });
-  const line = await listening;
+  const adminUrl = String(ready['adminUrl']);
   return {
-    child,
-    grpcAddress: String(line.grpcAddress),
-    adminUrl: String(line.adminUrl),
-    logs,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    ...controller,
+    grpcAddress: String(ready['grpcAddress']),
+    adminUrl,
+    // A labelled counter nothing has incremented yet has no sample: that is 0 here.
+    metric: async (name, labels = {}) => (await metricValue(adminUrl, name, labels)) ?? 0,
   };
 }
 
-/** A port free right now, for a controller that must come back on the same address. */
+/** A loopback port free right now: for a process that must come back on the same address, or one nothing listens on. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -149,12 +149,20 @@ describe('LeaderElector.tryAcquireOrRenew', () => {
 
 describe('LeaderElector.start/stop', () => {
   const fast = { leaseDurationMs: 600, renewDeadlineMs: 300, retryPeriodMs: 50 };
-  const until = async (check: () => boolean, ms = 3_000): Promise<void> => {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  const leads = (elector: LeaderElector, leading = true): Promise<void> => expect.poll(() => elector.isLeader(), { timeout: 3_000, interval: 10 }).toBe(leading);
+  /** `store` as one replica reaches it, counting that replica's reads: each read is one try at the Lease. */
+  const countingReads = (store: LeaseStore): LeaseStore & { reads: number } => {
+    const seen = {
+      reads: 0,
+      description: store.description,
+      get: () => {
+        seen.reads++;
+        return store.get();
+      },
+      create: (spec: LeaseSpec) => store.create(spec),
+      update: (resourceVersion: string, spec: LeaseSpec) => store.update(resourceVersion, spec),
+    };
+    return seen;
   };
 
   it('leads, steps down when it cannot renew within the renew deadline, and leads again when it can', async () => {
@@ -163,14 +171,14 @@ describe('LeaderElector.start/stop', () => {
     const changes: boolean[] = [];
     a.onChange((leading) => changes.push(leading));
     a.start();
-    await until(() => a.isLeader());
+    await leads(a);
     store.failing = true;
     const failedAt = Date.now();
-    await until(() => !a.isLeader());
+    await leads(a, false);
     // Stepped down after the renew deadline, before the lease duration would let a follower in.
     expect(Date.now() - failedAt).toBeLessThan(fast.leaseDurationMs);
     store.failing = false;
-    await until(() => a.isLeader());
+    await leads(a);
     expect(changes).toEqual([true, false, true]);
     await a.stop();
   });
@@ -178,17 +186,19 @@ describe('LeaderElector.start/stop', () => {
   it('hands over between two replicas: one leads, and when it stops and releases, the other leads', async () => {
     const store = new MemoryLeaseStore();
     const a = new LeaderElector({ store, identity: 'ctrl-a', timing: fast, logger: silentLogger() });
-    const b = new LeaderElector({ store, identity: 'ctrl-b', timing: fast, logger: silentLogger() });
+    const seenByB = countingReads(store);
+    const b = new LeaderElector({ store: seenByB, identity: 'ctrl-b', timing: fast, logger: silentLogger() });
     a.start();
-    await until(() => a.isLeader());
+    await leads(a);
     b.start();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // b has tried a few times (every retry period) and found the Lease held and renewed.
+    await expect.poll(() => seenByB.reads, { timeout: 3_000, interval: 10 }).toBeGreaterThanOrEqual(3);
     expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
 
     const stoppedAt = Date.now();
     await a.stop();
     expect(store.writes.at(-1)?.spec).toMatchObject({ holderIdentity: '', leaseDurationSeconds: 1 });
-    await until(() => b.isLeader());
+    await leads(b);
     // Released, so no wait for expiry: the next try (retry period + jitter) takes it.
     expect(Date.now() - stoppedAt).toBeLessThan(fast.leaseDurationMs);
     expect(a.isLeader()).toBe(false);
