@@ -150,7 +150,7 @@ async function main(): Promise<number> {
   writeFile('steady.yaml', routeManifest('steady', a.url));
   writeFile('flip.yaml', routeManifest('flip', a.url));
   const grpcPort = await freePort();
-  let controller: SpawnedController | undefined = await spawnController(routesDir, grpcPort);
+  let controller: SpawnedController | undefined = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
   const proxies: SpawnedProxy[] = [];
   for (const name of ['proxy-a', 'proxy-b']) {
     proxies.push(
@@ -209,7 +209,7 @@ async function main(): Promise<number> {
       flipBroken = false;
     }
     try {
-      const started = await spawnController(routesDir, grpcPort);
+      const started = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
       // "listening" comes before the first read of the directory; ready comes after it.
       while ((await statusOf(`${started.adminUrl}/readyz`)) !== 200) await new Promise((r) => setTimeout(r, 50));
       return started;

@@ -116,7 +116,7 @@ beforeAll(async () => {
   writeFile('steady.yaml', routeManifest('steady', a.url));
   writeFile('flip.yaml', routeManifest('flip', a.url));
   grpcPort = await freePort();
-  controller = await spawnController(routesDir, grpcPort);
+  controller = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
   proxies.push(await startFedProxy('proxy-a'), await startFedProxy('proxy-b'));
 }, 60_000);
 
@@ -177,7 +177,7 @@ describe('under a fixed-rate load', () => {
           flipBroken = false;
         }
         try {
-          const started = await spawnController(routesDir, grpcPort);
+          const started = await spawnController(['--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`]);
           // "listening" comes before the first read of the directory; ready comes after it.
           while ((await statusOf(`${started.adminUrl}/readyz`)) !== 200) await new Promise((r) => setTimeout(r, 50));
           return started;
