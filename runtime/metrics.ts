@@ -128,7 +128,7 @@ function labelled(name: string, labels: string, extra = ''): string {
 
 export class Counter<L extends string = string> extends Metric<L, { value: number }> {
   constructor(options: MetricOptions<L> & { collect?: (this: Counter<L>) => void | Promise<void> }) {
-    super(options as never, 'counter');
+    super(options, 'counter');
   }
 
   protected initial(): { value: number } {
@@ -147,7 +147,7 @@ export class Counter<L extends string = string> extends Metric<L, { value: numbe
 
 export class Gauge<L extends string = string> extends Metric<L, { value: number }> {
   constructor(options: MetricOptions<L> & { collect?: (this: Gauge<L>) => void | Promise<void> }) {
-    super(options as never, 'gauge');
+    super(options, 'gauge');
   }
 
   protected initial(): { value: number } {
@@ -184,7 +184,7 @@ export class Histogram<L extends string = string> extends Metric<L, HistogramSta
   readonly #buckets: readonly number[];
 
   constructor(options: MetricOptions<L> & { buckets?: readonly number[]; collect?: (this: Histogram<L>) => void | Promise<void> }) {
-    super(options as never, 'histogram');
+    super(options, 'histogram');
     this.#buckets = [...(options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])].sort((a, b) => a - b);
   }
 
@@ -229,7 +229,7 @@ export function collectDefaultMetrics(options: { register: Registry; prefix?: st
   const { register } = options;
   const prefix = options.prefix ?? '';
   const registers = [register];
-  const perf = process.getBuiltinModule('node:perf_hooks') as typeof PerfHooks;
+  const perf: typeof PerfHooks = process.getBuiltinModule('node:perf_hooks');
   const loopDelay = perf.monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   const startSeconds = Math.round(Date.now() / 1000 - process.uptime());
