@@ -7,3 +7,4 @@ export { createAdminServer, type AdminServerOptions, type MetricsText } from './
 export { addressText, closeServer, hostForUrl, listen, listenFailure, type BoundAddress } from './listen.ts';
 export { exitStartFailure, flagsOrExit, stopOnSignals, type Stoppable } from './process-life.ts';
 export { canonicalJson } from './canonical-json.ts';
+export { checkKeyPair, readKeyPair, watchKeyPair, type KeyPair, type TlsFiles } from './tls-files.ts';

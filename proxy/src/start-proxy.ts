@@ -28,6 +28,8 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, component: 'proxy' });
   const metrics = deps.metrics ?? new ProxyMetrics();
+  // First: a listener certificate that cannot serve stops the start before anything runs.
+  const listenTls = config.listenTls === undefined ? undefined : (await import('./engine/tls-listener.ts')).tlsListener(config.listenTls, logger);
   const holder = new TableHolder();
   // fhirmesh's own HTTP/1.1 core; node:http (FHIRMESH_ENGINE=node) stays only while it is measured
   // against it (bench/proxy) and goes once telemetry has moved over.
@@ -56,7 +58,7 @@ export async function startProxy(
   };
   const proxy =
     pool instanceof UpstreamPools
-      ? new EngineServer({ ...common, pools: pool })
+      ? new EngineServer({ ...common, pools: pool }, listenTls === undefined ? undefined : (listener) => listenTls.create(listener))
       : new ProxyServer({ ...common, forwarder: new Forwarder(pool, config.intermediaryId) });
   const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
   let bound: { host: string; port: number };
@@ -75,7 +77,7 @@ export async function startProxy(
     pool.destroy();
     throw err;
   }
-  const url = `http://${addressText(bound)}`;
+  const url = `${listenTls === undefined ? 'http' : 'https'}://${addressText(bound)}`;
   const adminUrl = `http://${addressText(adminBound)}`;
   logger.log('info', 'proxy listening', { url, adminUrl, intermediaryId: config.intermediaryId });
 
@@ -87,6 +89,7 @@ export async function startProxy(
     async shutdown(graceMs = config.shutdownGraceMs) {
       source.close();
       const cut = await proxy.shutdown(graceMs);
+      listenTls?.close();
       pool.destroy();
       await closeServer(admin);
       logger.log('info', 'proxy stopped', { cutRequests: cut });

@@ -1,10 +1,9 @@
 // The HTTPS endpoint the apiserver calls for pod CREATE (POST /inject, AdmissionReview v1). Its
 // serving pair is read again every 10 s (a rotated Secret volume), the controller's CA per review.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import type { Logger } from '../../../runtime/index.ts';
+import { readKeyPair, watchKeyPair, type Logger } from '../../../runtime/index.ts';
 import { reviewAdmission } from './admission-review.ts';
 import { loadInjectionConfig } from './injection-config.ts';
 
@@ -27,7 +26,8 @@ const MAX_BODY_BYTES = 6 * 1024 * 1024;
 export async function startInjector(serve: InjectorServeConfig, options: { logger: Logger; reloadIntervalMs?: number }): Promise<RunningInjector> {
   const { logger } = options;
   const config = loadInjectionConfig(serve.configFile);
-  let pair = readPair(serve);
+  const files = { certFile: serve.tlsCertFile, keyFile: serve.tlsKeyFile };
+  const pair = readKeyPair(files);
   const server = https.createServer({ cert: pair.cert, key: pair.key, requestTimeout: 10_000 }, (req, res) => {
     if (req.method !== 'POST' || (req.url ?? '').split('?')[0] !== '/inject') {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('the injection webhook answers POST /inject (AdmissionReview v1)\n');
@@ -63,24 +63,12 @@ export async function startInjector(serve: InjectorServeConfig, options: { logge
     });
   });
 
-  const timer = setInterval(() => {
-    let next;
-    try {
-      next = readPair(serve);
-    } catch (err) {
-      logger.log('warn', 'the injection webhook certificate cannot be read; still serving the previous pair', { error: (err as Error).message });
-      return;
-    }
-    if (next.hash === pair.hash) return;
-    try {
-      server.setSecureContext({ cert: next.cert, key: next.key });
-      pair = next;
-      logger.log('info', 'injection webhook certificate reloaded', { certFile: serve.tlsCertFile });
-    } catch (err) {
-      logger.log('warn', 'the injection webhook certificate files changed but cannot be used; still serving the previous pair', { error: (err as Error).message });
-    }
-  }, options.reloadIntervalMs ?? 10_000);
-  timer.unref();
+  const reload = watchKeyPair(files, pair, {
+    logger,
+    what: 'injection webhook',
+    ...(options.reloadIntervalMs === undefined ? {} : { intervalMs: options.reloadIntervalMs }),
+    apply: (next) => server.setSecureContext({ cert: next.cert, key: next.key }),
+  });
 
   const bound = await new Promise<{ address: string; port: number }>((resolve, reject) => {
     server.once('error', reject);
@@ -91,7 +79,7 @@ export async function startInjector(serve: InjectorServeConfig, options: { logge
       else resolve(address);
     });
   }).catch((err: unknown) => {
-    clearInterval(timer);
+    reload.close();
     throw new Error(`cannot listen on ${serve.listen.host}:${serve.listen.port} (--injector-listen): ${(err as Error).message}`, { cause: err });
   });
   const url = `https://${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}`;
@@ -99,17 +87,11 @@ export async function startInjector(serve: InjectorServeConfig, options: { logge
   return {
     url,
     async close() {
-      clearInterval(timer);
+      reload.close();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function readPair(serve: InjectorServeConfig): { cert: Buffer; key: Buffer; hash: string } {
-  const cert = fs.readFileSync(serve.tlsCertFile);
-  const key = fs.readFileSync(serve.tlsKeyFile);
-  return { cert, key, hash: crypto.createHash('sha256').update(cert).update(key).digest('hex') };
 }
 
 function readCa(file: string | undefined): string | undefined {

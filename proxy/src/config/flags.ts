@@ -21,6 +21,8 @@ export interface ProxyConfig {
   limits?: Partial<ProxyLimits>;
   /** The forwarding engine (under evaluation, issue 9); FHIRMESH_ENGINE when absent. */
   engine?: 'node' | 'core';
+  /** --tls-cert/--tls-key: the originator-facing listener speaks TLS with this pair. */
+  listenTls?: { certFile: string; keyFile: string; /** How often the files are read again (default 10 s). */ reloadIntervalMs?: number };
 }
 
 export class FlagError extends Error {}
@@ -41,6 +43,8 @@ export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller 
   --token-file FILE        projected service-account token (audience           FHIRMESH_TOKEN_FILE
                            fhirmesh) sent to the controller; re-read on connect
   --listen HOST:PORT       originator-facing listener (default 0.0.0.0:8080)   FHIRMESH_LISTEN
+  --tls-cert FILE          serve the listener over TLS with this PEM chain     FHIRMESH_TLS_CERT
+  --tls-key FILE           and its key (reloaded when the files change)        FHIRMESH_TLS_KEY
   --admin-listen HOST:PORT /healthz /readyz /metrics, and /debug/routes       FHIRMESH_ADMIN_LISTEN
                            to loopback clients only (default 127.0.0.1:9901)
   --intermediary-id NAME   this hop's name in Via and OperationOutcome         FHIRMESH_INTERMEDIARY_ID
@@ -75,6 +79,8 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       'controller-server-name': { type: 'string' },
       'token-file': { type: 'string' },
       listen: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'admin-listen': { type: 'string' },
       'intermediary-id': { type: 'string' },
       'shutdown-grace': { type: 'string' },
@@ -162,6 +168,11 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
   if (listen.port !== 0 && listen.port === adminListen.port && listen.host === adminListen.host) {
     throw new FlagError('--listen and --admin-listen must differ');
   }
+  const tlsCert = nonEmpty(values['tls-cert'] ?? env.FHIRMESH_TLS_CERT);
+  const tlsKey = nonEmpty(values['tls-key'] ?? env.FHIRMESH_TLS_KEY);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new FlagError('--tls-cert and --tls-key go together: give the certificate chain and its key, or neither');
+  }
   const limits: ProxyLimits = { ...DEFAULT_LIMITS };
   for (const [flag, envName, field, unit] of LIMIT_FLAGS) {
     const given = setting(flag, envName, '');
@@ -182,6 +193,7 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     logLevel,
     accessLog: values['no-access-log'] !== true && env.FHIRMESH_ACCESS_LOG !== 'false',
     limits,
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { listenTls: { certFile: tlsCert, keyFile: tlsKey } } : {}),
   };
 }
 
