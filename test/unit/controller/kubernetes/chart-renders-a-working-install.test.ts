@@ -171,6 +171,25 @@ describe.skipIf(helm === undefined)('charts/fhirmesh install path', () => {
     expect(render(TLS).filter((d) => d.metadata.name === 'r1-fhirmesh-gateway')).toEqual([]);
   });
 
+  it('serves the gateway listener over TLS from a kubernetes.io/tls Secret when asked, with flags the proxy accepts', () => {
+    const docs = render(TLS, 'gateway.enabled=true', 'gateway.tls.secretName=acme-public-tls');
+    const spec = find(docs, 'Deployment', 'r1-fhirmesh-gateway').spec.template.spec;
+    const container = spec.containers[0];
+    expect(container.args).toEqual(expect.arrayContaining(['--tls-cert=/etc/fhirmesh/listener-tls/tls.crt', '--tls-key=/etc/fhirmesh/listener-tls/tls.key']));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-chart-'));
+    fs.writeFileSync(path.join(dir, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const args = container.args.map((a: string) => a.replace('/etc/fhirmesh/controller-ca/', `${dir}/`));
+    const flags = parseProxyFlags(args, { POD_NAME: 'r1-fhirmesh-gateway-abc', POD_NAMESPACE: 'fhirmesh-system' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(flags).toMatchObject({ listenTls: { certFile: '/etc/fhirmesh/listener-tls/tls.crt', keyFile: '/etc/fhirmesh/listener-tls/tls.key' } });
+    expect(container.volumeMounts).toContainEqual({ name: 'listener-tls', mountPath: '/etc/fhirmesh/listener-tls', readOnly: true });
+    expect(spec.volumes).toContainEqual({
+      name: 'listener-tls',
+      secret: { secretName: 'acme-public-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
+    });
+    expect(find(docs, 'Service', 'r1-fhirmesh-gateway').spec.ports[0]).toEqual({ name: 'https', port: 80, targetPort: 'https', protocol: 'TCP' });
+  });
+
   it('renders the ServiceMonitor and PodMonitor only when asked', () => {
     expect(render(TLS).filter((d) => String(d.apiVersion).startsWith('monitoring.coreos.com'))).toEqual([]);
     const docs = render(TLS, 'monitoring.serviceMonitor.enabled=true', 'monitoring.podMonitor.enabled=true', 'monitoring.podMonitor.labels.release=prom');
