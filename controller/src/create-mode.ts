@@ -32,6 +32,8 @@ export async function createMode(config: ControllerConfig, tuning: ModeTuning = 
       ...(tuning.kubernetes === undefined ? {} : { tuning: tuning.kubernetes }),
     });
   }
+  // One replica and no status to write: nothing to elect, so it is the one that acts (the no-leader alert stays quiet).
+  metrics.leading(true);
   const source = new DirectorySource({
     dir: config.source.routesDir,
     ...(config.namespace === undefined ? {} : { namespace: config.namespace }),

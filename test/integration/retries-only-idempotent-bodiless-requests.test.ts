@@ -111,9 +111,9 @@ function send(destination: string, method: string, path: string, body?: string):
   });
 }
 
-async function activeRequests(): Promise<number> {
+async function requestsInFlight(): Promise<number> {
   const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('fhirmesh_proxy_active_requests '));
+  const line = text.split('\n').find((l) => l.startsWith('fhirmesh_proxy_requests_in_flight '));
   return Number(line?.split(' ')[1]);
 }
 
@@ -220,7 +220,7 @@ describe('not retried', () => {
     // Longer than both backoffs (25 + 50 ms): a retry would have reached the destination by now.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receivedFor(silent, 'GET', '/Patient/abandoned')).toHaveLength(1);
-    expect(await activeRequests()).toBe(0);
+    expect(await requestsInFlight()).toBe(0);
   });
 
   it('does not start another attempt when the originator leaves while a 503 is being retried', async () => {
@@ -236,7 +236,7 @@ describe('not retried', () => {
       onAnswered = undefined;
     }
     expect(receivedFor(upstream, 'GET', '/Patient/abandoned-in-backoff')).toHaveLength(1);
-    expect(await activeRequests()).toBe(0);
+    expect(await requestsInFlight()).toBe(0);
   });
 
   it('does not retry once response bytes have been relayed, even when `reset` is listed', async () => {

@@ -202,7 +202,7 @@ export class ProxyStream {
       const message = request.errorDetail.message.slice(0, 2048);
       record.refused({ version: inFlight.table.version, message, table: inFlight.table, at: new Date() });
       this.#needsFullSnapshot = true;
-      this.#options.metrics.responseAnswered(inFlight.kind, 'nack', seconds);
+      this.#options.metrics.responseAnswered(inFlight.kind, 'nack', seconds, request.errorDetail.reason);
       this.#options.logger.log('warn', 'proxy refused a table (NACK); it keeps its previous one', {
         nodeId: record.identity.nodeId,
         namespace: record.namespace,

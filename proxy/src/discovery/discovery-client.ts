@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   decodeRoute,
   discoveryProto,
+  type NackReason,
   type DiscoveryRequest,
   type DiscoveryResponse__Output,
   type Route__Output,
@@ -110,6 +111,7 @@ export class DiscoveryClient {
       }
       if (this.#stream !== stream) return;
       this.#stream = undefined;
+      this.#options.holder.unconfirmed();
       this.#options.onConnectionChange?.(false);
       this.#scheduleReconnect();
     });
@@ -139,20 +141,22 @@ export class DiscoveryClient {
   #apply(response: DiscoveryResponse__Output): DiscoveryRequest {
     const { holder, logger } = this.#options;
     const running = holder.loaded ? holder.current.version : '';
-    const nack = (message: string): DiscoveryRequest => {
+    const nack = (reason: NackReason, message: string): DiscoveryRequest => {
+      holder.unconfirmed();
       this.#options.onRefused?.();
-      logger.log('warn', 'route table update refused; keeping the table in force', { version: response.versionInfo, running, reason: message });
-      return { versionInfo: running, responseNonce: response.nonce, errorDetail: { message } };
+      logger.log('warn', 'route table update refused; keeping the table in force', { version: response.versionInfo, running, reason, detail: message });
+      return { versionInfo: running, responseNonce: response.nonce, errorDetail: { message, reason } };
     };
     if (response.current) {
-      if (response.versionInfo !== running) return nack(`told current at ${response.versionInfo} but running ${running || 'nothing'}`);
+      if (response.versionInfo !== running) return nack('FHIRMESH_NOT_CURRENT', `told current at ${response.versionInfo} but running ${running || 'nothing'}`);
+      holder.confirmed();
       return { versionInfo: running, responseNonce: response.nonce };
     }
     let next: Map<string, Route__Output>;
     if (response.fullSnapshot) {
       next = new Map(response.upserted.map((r) => [r.destinationId, r]));
     } else {
-      if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
+      if (response.baseVersion !== running) return nack('FHIRMESH_DELTA_BASE_MISMATCH', `delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
       next = new Map(this.#wire);
       for (const id of response.removed) next.delete(id);
       for (const route of response.upserted) next.set(route.destinationId, route);
@@ -163,9 +167,10 @@ export class DiscoveryClient {
       // Building the table checks the lookup maps (duplicate hosts) before anything is swapped.
       holder.install({ version: response.versionInfo, routes });
     } catch (err) {
-      return nack(err instanceof Error ? err.message : String(err));
+      return nack('FHIRMESH_TABLE_INVALID', err instanceof Error ? err.message : String(err));
     }
     this.#wire = next;
+    holder.confirmed();
     logger.log('info', 'route table applied', { version: response.versionInfo, routes: routes.length, full: response.fullSnapshot });
     if (this.#options.stateDir !== undefined) {
       try {

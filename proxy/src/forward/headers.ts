@@ -99,6 +99,20 @@ function quoteIfNeeded(value: string): string {
 }
 
 /**
+ * The list without traceparent/tracestate, for a tracing hop that sends its own (W3C Trace Context:
+ * the parent-id names this hop's span, and tracestate travels with it).
+ */
+export function withoutTraceContext(headers: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = (headers[i] as string).toLowerCase();
+    if (name === 'traceparent' || name === 'tracestate') continue;
+    out.push(headers[i] as string, headers[i + 1] as string);
+  }
+  return out;
+}
+
+/**
  * True when our own id already appears as a received-by in Via: the request has come round.
  * Via entries look like `1.1 gw-a` or `HTTP/1.1 gw-a (comment)`.
  */

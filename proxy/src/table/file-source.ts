@@ -22,6 +22,7 @@ export function startFileSource(
   try {
     const loaded = loadRoutesFile(routesFile);
     holder.install(loaded.snapshot);
+    holder.confirmed();
     last = loaded;
     logger.log('info', 'route table loaded', { file: routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
   } catch (err) {
@@ -36,9 +37,11 @@ export function startFileSource(
     last,
     (loaded) => {
       const table = holder.install(loaded.snapshot);
+      holder.confirmed();
       logger.log('info', 'route table reloaded', { file: routesFile, version: table.version, routes: table.size });
     },
     (err) => {
+      holder.unconfirmed();
       metrics.tableRejected();
       logger.log('error', 'routes file change refused; keeping the table in force', {
         file: routesFile,

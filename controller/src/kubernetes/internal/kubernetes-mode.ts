@@ -156,14 +156,14 @@ export class KubernetesMode implements ControllerMode {
     // Handlers only enqueue: a route edited, re-created, or its status changed by someone else.
     this.routes.onChange((key) => this.statusSink.enqueue(key));
     this.leadership.onChange((leading) => {
-      metrics.leading(leading);
+      options.metrics.leading(leading);
       if (!leading) return;
       // Statuses computed as a follower, again against what the old leader wrote (its transition
       // times), then every route is compared with its stored status.
       this.#attached?.reconciler.reconcile();
       this.statusSink.enqueueAll();
     });
-    metrics.leading(this.leadership.isLeader());
+    options.metrics.leading(this.leadership.isLeader());
 
     // Cross-replica ACK state: only with leader election, i.e. when there can be several replicas.
     this.#reportTiming = election === undefined ? undefined : { ...reportTimingFor(election.leaseDurationMs), ...tuning.reports };
