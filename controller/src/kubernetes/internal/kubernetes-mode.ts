@@ -11,6 +11,7 @@ import type { Authenticator } from '../../discovery/index.ts';
 import { ControllerError } from '../../errors.ts';
 import type { RouteWatcher, SourceState } from '../../sources/index.ts';
 import type { ProxyView } from '../../status/index.ts';
+import { type ChangeTracer, NO_TRACING } from '../../telemetry/change-tracer.ts';
 import type { ControllerMetrics } from '../../telemetry/metrics.ts';
 import { TokenBucket } from './backoff.ts';
 import { KubeClient } from './kube-client.ts';
@@ -46,6 +47,7 @@ export interface KubernetesModeOptions {
   namespace?: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  tracer?: ChangeTracer;
   tuning?: KubernetesTuning;
 }
 
@@ -80,6 +82,7 @@ export class KubernetesMode implements ControllerMode {
   readonly controllerId: string;
   readonly logger: Logger;
   readonly metrics: ControllerMetrics;
+  readonly tracer: ChangeTracer;
   readonly statusSink: RouteStatusWriter;
   /** The authenticated client, shared by informers, status writes, leader election and TokenReview. */
   readonly client: KubeClient;
@@ -111,6 +114,7 @@ export class KubernetesMode implements ControllerMode {
     this.client = client;
     this.logger = logger;
     this.metrics = options.metrics;
+    this.tracer = options.tracer ?? NO_TRACING;
     this.controllerId = replicaId;
 
     const informer = <T>(resource: string, path: string, project: (object: KubeObject) => T, selectors: { labelSelector?: string; fieldSelector?: string } = {}): ResilientInformer<T> =>
@@ -152,6 +156,8 @@ export class KubernetesMode implements ControllerMode {
       logger,
       metrics,
       writeLimiter: new TokenBucket({ ratePerSecond: tuning.statusWritesPerSecond ?? 20, burst: tuning.statusWriteBurst ?? 50 }),
+      ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
+      cause: () => this.#attached?.store.changeOf(this.#attached.store.current),
     });
     // Handlers only enqueue: a route edited, re-created, or its status changed by someone else.
     this.routes.onChange((key) => this.statusSink.enqueue(key));
