@@ -17,11 +17,11 @@ export interface SpawnedController {
   kill(): Promise<void>;
 }
 
-export async function spawnController(routesDir: string, grpcPort: number, extraArgs: string[] = []): Promise<SpawnedController> {
+export async function spawnController(routesDir: string, grpcPort: number, extraArgs: string[] = [], options: { env?: Record<string, string> } = {}): Promise<SpawnedController> {
   const child = spawn(
     NODE_BIN,
     [CONTROLLER_MAIN, '--routes-dir', routesDir, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--admin-listen', '127.0.0.1:0', '--batch-window', '20ms', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }) },
   );
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

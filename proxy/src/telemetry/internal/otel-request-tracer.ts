@@ -91,7 +91,8 @@ class OtelServerSpan implements ServerSpan {
     const span = this.#span;
     if (span.isRecording()) {
       span.setAttribute('http.response.status_code', result.status);
-      span.setAttribute('fhirmesh.error_origin', result.origin);
+      // Which side a failure came from: the intermediary (its own error) or the destination (4xx/5xx, a cut response).
+      if (result.errorCode !== undefined || result.aborted || result.status >= 400) span.setAttribute('fhirmesh.error_origin', result.origin);
       if (result.errorCode !== undefined) {
         // The intermediary's own error: recorded as the span's error, with the OperationOutcome's text.
         span.setAttributes({ 'fhirmesh.error_code': result.errorCode, 'error.type': result.errorCode });
