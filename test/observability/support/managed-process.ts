@@ -42,3 +42,12 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, pro
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** For hooks, where expect.poll is not allowed: polls `probe` until it returns true, else fails naming `what`. */
+export async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
