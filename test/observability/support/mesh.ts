@@ -44,7 +44,10 @@ const unavailable: UpstreamHandler = (_req, res) => {
   res.end(text);
 };
 
-export async function startMesh(dir: string, options: { env?: Record<string, string>; controllerEnv?: Record<string, string> } = {}): Promise<Mesh> {
+export async function startMesh(
+  dir: string,
+  options: { env?: Record<string, string>; controllerEnv?: Record<string, string>; proxyArgs?: string[] } = {},
+): Promise<Mesh> {
   const destination = await startUpstream(fhirHandler);
   const labs = await startUpstream(fhirHandler);
   const failing = await startUpstream(unavailable);
@@ -76,7 +79,7 @@ rules:
     spawnProxy({
       listen,
       intermediaryId: id,
-      args: ['--controller', `127.0.0.1:${grpcPort}`, '--node-id', id, '--namespace', 'default'],
+      args: ['--controller', `127.0.0.1:${grpcPort}`, '--node-id', id, '--namespace', 'default', ...(options.proxyArgs ?? [])],
       env: { ...options.env },
     });
   const gwB = await proxy('gw-b', `127.0.0.1:${gwBPort}`);

@@ -4,6 +4,7 @@
 import { type Context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Tracing } from '../../../../runtime/index.ts';
+import { FHIR_R4_RESOURCE_TYPES } from '../fhir-resource-types.ts';
 import type { AttemptResult, AttemptStart, RequestResult, RequestStart, RoutedRequest } from '../request-telemetry.ts';
 import type { AttemptSpan, RequestTracer, ServerSpan } from '../request-tracer.ts';
 
@@ -58,7 +59,8 @@ class OtelServerSpan implements ServerSpan {
       'fhir.destination': request.destination,
       'fhir.interaction': request.interaction,
       'fhirmesh.rule': request.rule ?? '(default)',
-      ...(request.resourceType !== undefined ? { 'fhir.resource_type': request.resourceType } : {}),
+      // Bounded as the metric label is: an R4 type, else other (a word in that place of the path stays out).
+      ...(request.resourceType !== undefined ? { 'fhir.resource_type': FHIR_R4_RESOURCE_TYPES.has(request.resourceType) ? request.resourceType : 'other' } : {}),
     });
   }
 
