@@ -1,0 +1,186 @@
+// What tracing costs the proxy: the real fhirmesh-proxy (proxy/src/main.ts) forwarding GET reads to a
+// local destination under closed-loop load, with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT), on at
+// 1 % (parentbased_traceidratio 0.01) and on at 100 % (parentbased_always_on), exporting OTLP/HTTP to
+// a local sink that accepts and drops spans. Modes are interleaved over rounds; the median is kept.
+// Prints req/s and the proxy's CPU µs per request (from /proc/<pid>/stat), and writes
+// bench/results/tracing.json. Usage: node bench/tracing/run.ts [--rounds 3] [--seconds 6] [--concurrency 16]
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '6' }, concurrency: { type: 'string', default: '16' } } });
+const rounds = Number(values.rounds);
+const durationMs = Number(values.seconds) * 1000;
+const concurrency = Number(values.concurrency);
+const CLOCK_TICKS = 100;
+
+interface Mode {
+  name: string;
+  env: Record<string, string>;
+}
+
+/** Reads JSON lines from a child's stdout and hands each to `onLine`. */
+function jsonLines(child: ChildProcess, onLine: (line: Record<string, unknown>) => void): void {
+  let partial = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    partial += chunk;
+    let at: number;
+    while ((at = partial.indexOf('\n')) >= 0) {
+      const text = partial.slice(0, at);
+      partial = partial.slice(at + 1);
+      try {
+        onLine(JSON.parse(text) as Record<string, unknown>);
+      } catch {
+        // not a JSON line
+      }
+    }
+  });
+}
+
+function waitForLine(child: ChildProcess, match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    jsonLines(child, (line) => {
+      if (match(line)) resolve(line);
+    });
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) early`)));
+  });
+}
+
+/** utime + stime of a process, in microseconds. */
+function cpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+function rssMiB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Math.round((Number(match?.[1] ?? 0) / 1024) * 10) / 10;
+}
+
+// The OTLP sink: accepts every export and counts them (the exporter's cost is the proxy's).
+let exports = 0;
+let exportedBytes = 0;
+const sink = http.createServer((req, res) => {
+  req.on('data', (chunk: Buffer) => (exportedBytes += chunk.length));
+  req.on('end', () => {
+    exports++;
+    res.writeHead(200, { 'Content-Type': 'application/x-protobuf', 'Content-Length': 0 });
+    res.end();
+  });
+});
+await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+
+const upstream = spawn(process.execPath, [path.join(here, 'upstream.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+const upstreamPort = Number((await waitForLine(upstream, (l) => typeof l.port === 'number')).port);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-bench-tracing-'));
+const routes = path.join(dir, 'routes.yaml');
+fs.writeFileSync(
+  routes,
+  `apiVersion: fhirmesh.io/v1alpha1
+kind: FhirRoute
+metadata: { name: acme, namespace: default, creationTimestamp: "2026-01-01T00:00:00Z" }
+spec:
+  destination: acme
+  addressing: { pathSegment: true }
+  backend: { url: http://127.0.0.1:${upstreamPort}/fhir }
+`,
+);
+
+const tracing = (sampler: string, arg?: string): Record<string, string> => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+  OTEL_TRACES_SAMPLER: sampler,
+  ...(arg === undefined ? {} : { OTEL_TRACES_SAMPLER_ARG: arg }),
+});
+const modes: Mode[] = [
+  { name: 'off', env: {} },
+  { name: 'on, 1 % sampled', env: tracing('parentbased_traceidratio', '0.01') },
+  { name: 'on, 100 % sampled', env: tracing('parentbased_always_on') },
+];
+
+interface Sample {
+  requestsPerSecond: number;
+  cpuMicrosPerRequest: number;
+  rssMiB: number;
+  errors: number;
+}
+
+async function runOnce(mode: Mode): Promise<Sample> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('OTEL_') && !name.startsWith('FHIRMESH_')) env[name] = value;
+  const proxy = spawn(
+    process.execPath,
+    [path.join(repo, 'proxy/src/main.ts'), '--routes', routes, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--intermediary-id', 'gw-bench', '--no-access-log'],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, ...mode.env } },
+  );
+  const listening = await waitForLine(proxy, (l) => l.msg === 'proxy listening');
+  const pid = proxy.pid ?? 0;
+  const load = spawn(process.execPath, [path.join(here, 'load.ts'), JSON.stringify({ url: `${String(listening.url)}/acme/Patient/p1`, concurrency, warmupMs: 2_000, durationMs })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let cpuAtStart = 0;
+  let cpuAtEnd = 0;
+  const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    jsonLines(load, (line) => {
+      if (line.type === 'measure-start') cpuAtStart = cpuMicros(pid);
+      else if (line.type === 'measure-end') cpuAtEnd = cpuMicros(pid);
+      else if (line.type === 'result') resolve(line);
+    });
+    load.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
+  });
+  const rss = rssMiB(pid);
+  proxy.kill('SIGTERM');
+  await new Promise((resolve) => proxy.once('exit', resolve));
+  const completed = Number(result.completed);
+  return {
+    requestsPerSecond: Math.round(completed / (Number(result.windowMs) / 1000)),
+    cpuMicrosPerRequest: Math.round(((cpuAtEnd - cpuAtStart) / completed) * 10) / 10,
+    rssMiB: rss,
+    errors: Number(result.errors),
+  };
+}
+
+const samples = new Map<string, Sample[]>(modes.map((m) => [m.name, []]));
+for (let round = 1; round <= rounds; round++) {
+  for (const mode of modes) {
+    const sample = await runOnce(mode);
+    samples.get(mode.name)?.push(sample);
+    console.error(`round ${round}/${rounds} ${mode.name}: ${sample.requestsPerSecond} req/s, ${sample.cpuMicrosPerRequest} µs CPU/req, RSS ${sample.rssMiB} MiB`);
+  }
+}
+upstream.stdin?.end();
+sink.close();
+fs.rmSync(dir, { recursive: true, force: true });
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const table = modes.map((mode) => {
+  const of = samples.get(mode.name) ?? [];
+  return {
+    mode: mode.name,
+    requestsPerSecond: median(of.map((s) => s.requestsPerSecond)),
+    cpuMicrosPerRequest: median(of.map((s) => s.cpuMicrosPerRequest)),
+    rssMiB: median(of.map((s) => s.rssMiB)),
+    errors: of.reduce((n, s) => n + s.errors, 0),
+  };
+});
+const off = table[0];
+console.log(`GET read through one proxy, ${concurrency} connections closed loop, ${durationMs / 1000} s per run, median of ${rounds} interleaved rounds, Node ${process.version}, ${os.cpus().length} CPUs`);
+console.log('| tracing | req/s | proxy CPU µs/req | vs off | proxy RSS MiB | errors |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const row of table) {
+  const delta = off === undefined ? 0 : ((row.cpuMicrosPerRequest - off.cpuMicrosPerRequest) / off.cpuMicrosPerRequest) * 100;
+  console.log(`| ${row.mode} | ${row.requestsPerSecond} | ${row.cpuMicrosPerRequest} | ${row === off ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} %`} | ${row.rssMiB} | ${row.errors} |`);
+}
+console.log(`OTLP exports received: ${exports} (${Math.round(exportedBytes / 1024)} KiB)`);
+const out = path.join(repo, 'bench/results/tracing.json');
+fs.writeFileSync(out, JSON.stringify({ node: process.version, cpus: os.cpus().length, concurrency, durationMs, rounds, results: table, samples: Object.fromEntries(samples) }, null, 2) + '\n');
+console.log(`wrote ${path.relative(process.cwd(), out)}`);
