@@ -1,7 +1,8 @@
 // What tracing costs the proxy: the real fhirmesh-proxy (proxy/src/main.ts) forwarding GET reads to a
 // local destination under closed-loop load, with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT), on at
 // 1 % (parentbased_traceidratio 0.01) and on at 100 % (parentbased_always_on), exporting OTLP/HTTP to
-// a local sink that accepts and drops spans. Modes are interleaved over rounds; the median is kept.
+// a local sink that accepts and drops spans. Modes are interleaved over rounds, each round starting
+// with the next mode; the median is kept, and the spread printed.
 // Prints req/s and the proxy's CPU µs per request (from /proc/<pid>/stat), and writes
 // bench/results/tracing.json; then the telemetry seam alone (seam.ts), free of network and machine noise.
 // Usage: node bench/tracing/run.ts [--rounds 3] [--seconds 6] [--concurrency 16] [--modes off,0,1,100]
@@ -186,7 +187,9 @@ for (const mode of modes) {
 
 const samples = new Map<string, Sample[]>(modes.map((m) => [m.name, []]));
 for (let round = 1; round <= rounds; round++) {
-  for (const mode of modes) {
+  // Each round starts with another mode: a machine whose load drifts cannot favour one position.
+  const order = modes.map((_, i) => modes[(i + round - 1) % modes.length] as Mode);
+  for (const mode of order) {
     const sample = await runOnce(mode);
     samples.get(mode.name)?.push(sample);
     console.error(`round ${round}/${rounds} ${mode.name}: ${sample.requestsPerSecond} req/s, ${sample.cpuMicrosPerRequest} µs CPU/req, RSS ${sample.idleRssMiB} idle, ${sample.rssMiB} MiB under load`);
@@ -202,6 +205,7 @@ const table = modes.map((mode) => {
     mode: mode.name,
     requestsPerSecond: median(of.map((s) => s.requestsPerSecond)),
     cpuMicrosPerRequest: median(of.map((s) => s.cpuMicrosPerRequest)),
+    cpuRange: [Math.min(...of.map((s) => s.cpuMicrosPerRequest)), Math.max(...of.map((s) => s.cpuMicrosPerRequest))],
     idleRssMiB: median(of.map((s) => s.idleRssMiB)),
     rssMiB: median(of.map((s) => s.rssMiB)),
     errors: of.reduce((n, s) => n + s.errors, 0),
@@ -209,11 +213,11 @@ const table = modes.map((mode) => {
 });
 const off = table[0];
 console.log(`GET read through one proxy, ${concurrency} connections closed loop, ${durationMs / 1000} s per run, median of ${rounds} interleaved rounds, Node ${process.version}, ${os.cpus().length} CPUs`);
-console.log('| tracing | req/s | proxy CPU µs/req | vs off | RSS idle MiB | RSS under load MiB | errors |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log('| tracing | req/s | proxy CPU µs/req | (min–max over rounds) | vs off | RSS idle MiB | RSS under load MiB | errors |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of table) {
   const delta = off === undefined ? 0 : ((row.cpuMicrosPerRequest - off.cpuMicrosPerRequest) / off.cpuMicrosPerRequest) * 100;
-  console.log(`| ${row.mode} | ${row.requestsPerSecond} | ${row.cpuMicrosPerRequest} | ${row === off ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} %`} | ${row.idleRssMiB} | ${row.rssMiB} | ${row.errors} |`);
+  console.log(`| ${row.mode} | ${row.requestsPerSecond} | ${row.cpuMicrosPerRequest} | ${row.cpuRange[0]}–${row.cpuRange[1]} | ${row === off ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} %`} | ${row.idleRssMiB} | ${row.rssMiB} | ${row.errors} |`);
 }
 console.log(`OTLP exports received: ${exports} (${Math.round(exportedBytes / 1024)} KiB)`);
 console.log('');

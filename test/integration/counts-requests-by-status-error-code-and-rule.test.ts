@@ -11,6 +11,8 @@ let main: TestUpstream;
 let labs: TestUpstream;
 let unavailable: TestUpstream;
 let proxy: ProxyFixture;
+/** A later hop: what it answers itself, gw-test counts as the intermediaries' too. */
+let nextHop: ProxyFixture;
 
 beforeAll(async () => {
   main = await startUpstream();
@@ -24,6 +26,9 @@ beforeAll(async () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
+  });
+  nextHop = await startProxyFixture(routeYaml('deep', `destination: deep\naddressing: { header: true }\nbackend: { url: http://127.0.0.1:${closedPort}/fhir }`), {
+    intermediaryId: 'gw-next',
   });
   proxy = await startProxyFixture(
     routeYaml(
@@ -39,7 +44,8 @@ rules:
       // A real destination called `unknown`: it must not share series with the placeholder.
       routeYaml('unknown', `destination: unknown\naddressing: { pathSegment: true }\nbackend: { url: ${main.url}/fhir }`) +
       routeYaml('down', `destination: down\naddressing: { pathSegment: true }\nbackend: { url: http://127.0.0.1:${closedPort}/fhir }`) +
-      routeYaml('busy', `destination: busy\naddressing: { pathSegment: true }\nbackend: { url: ${unavailable.url}/fhir }\nretries: { attempts: 2, retryOn: [unavailable] }`),
+      routeYaml('busy', `destination: busy\naddressing: { pathSegment: true }\nbackend: { url: ${unavailable.url}/fhir }\nretries: { attempts: 2, retryOn: [unavailable] }`) +
+      routeYaml('via-next', `destination: via-next\naddressing: { pathSegment: true }\nbackend: { url: ${nextHop.url}, nextHopDestination: deep }`),
   );
   const send = async (path: string, init: RequestInit = {}): Promise<number> => {
     const res = await fetch(`${proxy.url}${path}`, init);
@@ -52,10 +58,12 @@ rules:
   expect(await send('/nobody/Patient/1')).toBe(404);
   expect(await send('/down/Patient/1')).toBe(502);
   expect(await send('/busy/Patient/1')).toBe(503);
+  expect(await send('/via-next/Patient/1')).toBe(502);
 });
 
 afterAll(async () => {
   await proxy.stop();
+  await nextHop.stop();
   await Promise.all([main.close(), labs.close(), unavailable.close()]);
 });
 
@@ -79,6 +87,12 @@ describe('fhirmesh_proxy_requests_total', () => {
     expect(sample(text, 'fhirmesh_proxy_requests_total', { destination: 'down', status: '502', status_class: '5xx', origin: 'intermediary', error_code: 'FHIRMESH_UPSTREAM_REFUSED' })).toBe(1);
     expect(sample(text, 'fhirmesh_proxy_requests_total', { destination: 'busy', status: '503', origin: 'destination', error_code: '' })).toBe(1);
     expect(sample(text, 'fhirmesh_proxy_requests_total', { destination: 'acme', status: '200', error_code: '' })).toBe(1);
+  });
+
+  it('counts an error a later intermediary answered (its Fhirmesh-Error) as the intermediaries’, not the destination’s', async () => {
+    const text = await metrics();
+    expect(sample(text, 'fhirmesh_proxy_requests_total', { destination: 'via-next', status: '502', origin: 'intermediary', error_code: 'FHIRMESH_UPSTREAM_REFUSED' })).toBe(1);
+    expect(sample(text, 'fhirmesh_proxy_requests_total', { destination: 'via-next', origin: 'destination' })).toBeUndefined();
   });
 
   it('counts a request under the rule whose backend served it, (default) for the route’s own', async () => {

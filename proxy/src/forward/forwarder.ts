@@ -5,7 +5,7 @@ import { http, https } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
-import { isProxyError, ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { isProxyError, PROXY_ERRORS, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { BODY_FRAMING_FAILED, type BodyFraming, hasBody } from '../server/request-framing.ts';
 import type { AttemptHandle, RequestHandle, RetryReason } from '../telemetry/request-telemetry.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders, withoutTraceContext } from './headers.ts';
@@ -32,6 +32,11 @@ export interface ForwardRequest {
 export interface ForwardResult {
   status: number;
   attempts: number;
+  /**
+   * The answer is an error a later intermediary made itself (its `Fhirmesh-Error` header names a
+   * known code), not the destination's: telemetry counts it as the intermediaries', passed through.
+   */
+  intermediaryError: ProxyErrorCode | undefined;
 }
 
 /** Thrown once the response has started: the only honest signal left is to cut the connection. */
@@ -164,9 +169,13 @@ export class Forwarder {
       } finally {
         lease.release();
       }
-      return { status, attempts: attempt };
+      return { status, attempts: attempt, intermediaryError: laterIntermediaryError(exchange.response.headers['fhirmesh-error']) };
     }
   }
+}
+
+function laterIntermediaryError(value: string | string[] | undefined): ProxyErrorCode | undefined {
+  return typeof value === 'string' && Object.hasOwn(PROXY_ERRORS, value) ? (value as ProxyErrorCode) : undefined;
 }
 
 function retryableFailure(route: CompiledRoute, failure: UpstreamFailure): boolean {

@@ -239,7 +239,9 @@ export class ProxyServer {
         telemetry,
       });
       status = result.status;
-      origin = 'destination';
+      // A later hop's own error answer, passed through unchanged: the intermediaries', not the destination's.
+      origin = result.intermediaryError === undefined ? 'destination' : 'intermediary';
+      errorCode = result.intermediaryError;
     } catch (err) {
       if (err instanceof ResponseAbortedError) {
         status = err.status;
