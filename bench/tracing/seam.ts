@@ -21,7 +21,7 @@ const backendUrl = new URL('http://127.0.0.1:8080/fhir');
 function oneRequest(): void {
   const request = telemetry.start({ method: 'GET', scheme: 'http', traceparent: undefined, tracestate: undefined, header: () => undefined });
   request.routed({ destination: 'acme', interaction: 'read', resourceType: 'Patient', routeTemplate: 'Patient/{id}', rule: undefined, backendUrl });
-  const attempt = request.attemptStarted({ attempt: 1, retryReason: undefined });
+  const attempt = request.attemptStarted({ retryReason: undefined });
   if (attempt.upstreamHeaders().length > 4) throw new Error('unexpected trace headers');
   attempt.firstByte(200);
   attempt.finished({ status: 200 });

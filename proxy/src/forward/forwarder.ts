@@ -97,7 +97,7 @@ export class Forwarder {
     let retryReason: RetryReason | undefined;
     for (let attempt = 1; ; attempt++) {
       const lease = this.#pool.acquire(backend, parsed);
-      const events = telemetry.attemptStarted({ attempt, retryReason });
+      const events = telemetry.attemptStarted({ retryReason });
       const traceHeaders = events.upstreamHeaders();
       let exchange: Exchange;
       try {

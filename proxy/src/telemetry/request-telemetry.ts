@@ -5,61 +5,12 @@
 import { performance } from 'node:perf_hooks';
 import type { ProxyErrorCode } from '../errors.ts';
 import type { Logger } from './logger.ts';
-import { type ProxyMetrics, type RetryReason, ROUTE_BACKEND, UNKNOWN_DESTINATION } from './metrics.ts';
+import { type ProxyMetrics, ROUTE_BACKEND, UNKNOWN_DESTINATION } from './metrics.ts';
+import type { AttemptResult, AttemptStart, RequestResult, RequestStart, RoutedRequest } from './request-facts.ts';
 import type { AttemptSpan, RequestTracer, ServerSpan } from './request-tracer.ts';
 
+export type { AttemptResult, AttemptStart, NumberedAttempt, RequestResult, RequestStart, RoutedRequest } from './request-facts.ts';
 export type { RetryReason } from './metrics.ts';
-
-/** What is known when the request head has been read. */
-export interface RequestStart {
-  method: string;
-  scheme: 'http' | 'https';
-  /** The originator's W3C trace context, exactly as received; undefined when absent or repeated. */
-  traceparent: string | undefined;
-  tracestate: string | undefined;
-  /** Reads one request header (lower-case name); asked only for the names given to --log-headers. */
-  header?: (name: string) => string | undefined;
-}
-
-/** What routing found: all from the table and the PHI-free classification, never request text. */
-export interface RoutedRequest {
-  destination: string;
-  interaction: string;
-  resourceType: string | undefined;
-  /** `Patient/{id}`: the path with ids replaced (metadata/fhir-request.ts). */
-  routeTemplate: string;
-  /** The delegation rule whose backend serves the request; undefined for the route's own backend. */
-  rule: string | undefined;
-  /** The backend's base URL from the table (logged as its origin only). */
-  backendUrl: URL;
-}
-
-export interface AttemptStart {
-  /** 1 for the first attempt. */
-  attempt: number;
-  /** Why the previous attempt is being made again; undefined for the first. */
-  retryReason: RetryReason | undefined;
-}
-
-export interface AttemptResult {
-  /** The status the next hop answered, when it answered. */
-  status?: number;
-  /** The failure, when the attempt ended without a usable answer. */
-  errorCode?: ProxyErrorCode;
-  /** Set when another attempt follows this one. */
-  retryReason?: RetryReason;
-  /** The response had started and was cut. */
-  aborted?: boolean;
-}
-
-export interface RequestResult {
-  status: number;
-  origin: 'intermediary' | 'destination';
-  errorCode: ProxyErrorCode | undefined;
-  /** The intermediary's message for errorCode (the OperationOutcome's diagnostics). */
-  errorMessage?: string;
-  aborted: boolean;
-}
 
 /** One upstream attempt. */
 export interface AttemptHandle {
@@ -150,11 +101,11 @@ class Request implements RequestHandle {
   }
 
   attemptStarted(attempt: AttemptStart): AttemptHandle {
-    this.#attempts = attempt.attempt;
+    this.#attempts++;
     const routed = this.#routed;
     const destination = routed?.destination ?? UNKNOWN_DESTINATION;
     if (attempt.retryReason !== undefined) this.#options.metrics.upstreamRetried(destination, this.#rule, attempt.retryReason);
-    return new Attempt(this.#options.metrics, destination, this.#rule, this.#span?.attempt(attempt));
+    return new Attempt(this.#options.metrics, destination, this.#rule, this.#span?.attempt({ attempt: this.#attempts, retryReason: attempt.retryReason }));
   }
 
   finished(result: RequestResult): void {

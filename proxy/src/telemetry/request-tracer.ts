@@ -1,7 +1,7 @@
 // The tracing half of request telemetry, free of OpenTelemetry types: request-telemetry.ts holds one
 // only when tracing is on, and internal/otel-request-tracer.ts (loaded on demand) implements it.
 
-import type { AttemptResult, AttemptStart, RequestResult, RequestStart, RoutedRequest } from './request-telemetry.ts';
+import type { AttemptResult, NumberedAttempt, RequestResult, RequestStart, RoutedRequest } from './request-facts.ts';
 
 export interface RequestTracer {
   /** The server span of one request, continuing the originator's trace context when it is valid. */
@@ -13,7 +13,7 @@ export interface RequestTracer {
 export interface ServerSpan {
   routed(request: RoutedRequest): void;
   /** A client span, child of this one, for one upstream attempt. */
-  attempt(attempt: AttemptStart): AttemptSpan;
+  attempt(attempt: NumberedAttempt): AttemptSpan;
   end(result: RequestResult): void;
   /** For the access line: this span's ids, or nothing when it is not sampled. */
   ids(): { traceId?: string; spanId?: string };

@@ -5,7 +5,7 @@ import { type Context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace,
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Tracing } from '../../../../runtime/index.ts';
 import { FHIR_R4_RESOURCE_TYPES } from '../fhir-resource-types.ts';
-import type { AttemptResult, AttemptStart, RequestResult, RequestStart, RoutedRequest } from '../request-telemetry.ts';
+import type { AttemptResult, NumberedAttempt, RequestResult, RequestStart, RoutedRequest } from '../request-facts.ts';
 import type { AttemptSpan, RequestTracer, ServerSpan } from '../request-tracer.ts';
 
 // Semantic conventions (HTTP, stable) by name: the package's constants module is larger than the
@@ -64,7 +64,7 @@ class OtelServerSpan implements ServerSpan {
     });
   }
 
-  attempt(attempt: AttemptStart): AttemptSpan {
+  attempt(attempt: NumberedAttempt): AttemptSpan {
     const routed = this.#routed;
     const recording = this.#span.isRecording();
     const url = routed?.backendUrl;
