@@ -19,7 +19,9 @@ let destination: TestUpstream;
 let flaky: TestUpstream;
 let untraced: ProxyFixture;
 let traced: ProxyFixture;
+let unsampled: ProxyFixture;
 let exporter: InMemorySpanExporter;
+let unsampledExporter: InMemorySpanExporter;
 const accessLines: Record<string, unknown>[] = [];
 let flakyCalls = 0;
 
@@ -44,11 +46,17 @@ beforeAll(async () => {
   if (settings === undefined) throw new Error('tracing settings expected');
   const tracing = await startTracing(settings, { serviceName: 'fhirmesh-proxy', serviceVersion: 'test', instanceId: 'gw-on' }, { exporter });
   traced = await startProxyFixture(routes(), { intermediaryId: 'gw-on', tracer: createOtelRequestTracer(tracing) });
+  unsampledExporter = new InMemorySpanExporter();
+  const offSettings = tracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_BSP_SCHEDULE_DELAY: '10', OTEL_TRACES_SAMPLER: 'always_off' });
+  if (offSettings === undefined) throw new Error('tracing settings expected');
+  const dropping = await startTracing(offSettings, { serviceName: 'fhirmesh-proxy', serviceVersion: 'test', instanceId: 'gw-unsampled' }, { exporter: unsampledExporter });
+  unsampled = await startProxyFixture(routes(), { intermediaryId: 'gw-unsampled', tracer: createOtelRequestTracer(dropping) });
 });
 
 afterAll(async () => {
   await untraced.stop();
   await traced.stop();
+  await unsampled.stop();
   await Promise.all([destination.close(), flaky.close()]);
 });
 
@@ -105,5 +113,19 @@ describe('tracing on', () => {
     // Each attempt told the destination its own span.
     const sent = flaky.received.slice(-2).map((r) => r.headers.traceparent);
     expect(sent).toEqual(attempts.map((s) => `00-${traceId}-${s.spanContext().spanId}-01`));
+  });
+});
+
+describe('tracing on, the request not sampled', () => {
+  it('still takes part: the trace id goes on, unsampled, naming this hop; no span is recorded', async () => {
+    const res = await fetch(`${unsampled.url}/flaky/Patient/1`, { headers: { traceparent: TRACEPARENT } });
+    expect(res.status).toBe(200);
+    const sent = flaky.received.slice(-2).map((r) => String(r.headers.traceparent));
+    expect(sent).toHaveLength(2);
+    for (const traceparent of sent) expect(traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
+    expect(sent[0]).not.toContain(PARENT);
+    // Both attempts name the same (unrecorded) span: nothing more is built for them.
+    expect(sent[1]).toBe(sent[0]);
+    expect(unsampledExporter.getFinishedSpans()).toHaveLength(0);
   });
 });

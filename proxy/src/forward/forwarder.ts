@@ -8,7 +8,7 @@ import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index
 import { isProxyError, PROXY_ERRORS, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { BODY_FRAMING_FAILED, type BodyFraming, hasBody } from '../server/request-framing.ts';
 import type { AttemptHandle, RequestHandle, RetryReason } from '../telemetry/request-telemetry.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, withoutTraceContext } from './headers.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import { isRewritableBody, rewriteUrlPrefix, StreamingReplace, URL_HEADERS } from './url-rewriter.ts';
 
@@ -75,7 +75,9 @@ export class Forwarder {
     const parsed = this.#pool.parse(backend);
     const upstreamPath =
       (parsed.basePath + request.path || '/') + (request.query === '' ? '' : `?${request.query}`);
-    const built = upstreamRequestHeaders(req.rawHeaders, {
+    // Tracing on: each attempt names its own client span as the parent (W3C: a tracing intermediary
+    // replaces traceparent), appended per attempt below. Off: the originator's travels untouched.
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
       intermediaryId: this.#intermediaryId,
       upstreamHost: parsed.hostHeader,
       nextHopDestination: backend.nextHopDestination,
@@ -84,10 +86,9 @@ export class Forwarder {
       protocol: request.protocol,
       httpVersion: req.httpVersion,
       framing: request.framing,
+      dropTraceContext: telemetry.replacesTraceContext,
     });
-    // Tracing on: each attempt names its own client span as the parent (W3C: a tracing intermediary
-    // replaces traceparent). Off: the originator's trace context travels untouched.
-    const headers = telemetry.replacesTraceContext ? withoutTraceContext(built) : built;
+    const endToEndLength = headers.length;
     const withBody = hasBody(request.framing);
     // Bodies are streamed, never kept, so only a request without one can be sent twice.
     const replayable = !withBody && IDEMPOTENT.has(req.method ?? '');
@@ -98,7 +99,9 @@ export class Forwarder {
     for (let attempt = 1; ; attempt++) {
       const lease = this.#pool.acquire(backend, parsed);
       const events = telemetry.attemptStarted({ retryReason });
-      const traceHeaders = events.upstreamHeaders();
+      // Node copies the list when the request is made, so one array serves every attempt.
+      headers.length = endToEndLength;
+      for (const field of events.upstreamHeaders()) headers.push(field);
       let exchange: Exchange;
       try {
         exchange = await sendOnce({
@@ -107,7 +110,7 @@ export class Forwarder {
           url: parsed.url,
           method: req.method ?? 'GET',
           path: upstreamPath,
-          headers: traceHeaders.length === 0 ? headers : headers.concat(traceHeaders),
+          headers,
           body: withBody ? req : undefined,
           chunked: request.framing.kind === 'chunked',
           maxBodyBytes: route.maxRequestBodyBytes,

@@ -30,10 +30,51 @@ export function createOtelRequestTracer(tracing: Tracing): RequestTracer {
       const parent = start.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, { traceparent: start.traceparent, tracestate: start.tracestate }, getter);
       const method = KNOWN_METHODS.has(start.method) ? start.method : '_OTHER';
       const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.scheme': start.scheme, 'network.protocol.version': '1.1' } }, parent);
-      return new OtelServerSpan(tracer, span, method);
+      // Most requests at a low sampling ratio: nothing is recorded, so nothing more is built.
+      return span.isRecording() ? new OtelServerSpan(tracer, span, method) : new UnsampledServerSpan(span);
     },
     shutdown: () => tracing.shutdown(),
   };
+}
+
+/**
+ * A request the sampler left out. The trace context still goes upstream (W3C: a tracing hop takes
+ * part), naming this hop's span, unsampled: every attempt sends the same headers and no client span
+ * is made, since no one will ever see one.
+ */
+class UnsampledServerSpan implements ServerSpan {
+  readonly #span: Span;
+  #attempt: AttemptSpan | undefined;
+
+  constructor(span: Span) {
+    this.#span = span;
+  }
+
+  routed(): void {}
+
+  attempt(): AttemptSpan {
+    this.#attempt ??= unrecordedAttempt(traceHeadersOf(this.#span));
+    return this.#attempt;
+  }
+
+  end(): void {}
+
+  ids(): { traceId?: string; spanId?: string } {
+    const { traceId, spanId } = this.#span.spanContext();
+    return { traceId, spanId };
+  }
+}
+
+function unrecordedAttempt(traceHeaders: readonly string[]): AttemptSpan {
+  return { traceHeaders, connected: () => undefined, firstByte: () => undefined, end: () => undefined };
+}
+
+/** traceparent (and tracestate) naming `span` as the parent, as [name, value, ...]. */
+function traceHeadersOf(span: Span): readonly string[] {
+  const { traceId, spanId, traceFlags, traceState } = span.spanContext();
+  const traceparent = `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
+  const tracestate = traceState?.serialize();
+  return tracestate === undefined || tracestate === '' ? ['traceparent', traceparent] : ['traceparent', traceparent, 'tracestate', tracestate];
 }
 
 class OtelServerSpan implements ServerSpan {
@@ -52,7 +93,6 @@ class OtelServerSpan implements ServerSpan {
 
   routed(request: RoutedRequest): void {
     this.#routed = request;
-    if (!this.#span.isRecording()) return;
     this.#span.updateName(`${this.#method} ${request.routeTemplate}`);
     this.#span.setAttributes({
       'http.route': request.routeTemplate,
@@ -66,23 +106,18 @@ class OtelServerSpan implements ServerSpan {
 
   attempt(attempt: NumberedAttempt): AttemptSpan {
     const routed = this.#routed;
-    const recording = this.#span.isRecording();
     const url = routed?.backendUrl;
     const span = this.#tracer.startSpan(
       routed === undefined ? this.#method : `${this.#method} ${routed.routeTemplate}`,
       {
         kind: SpanKind.CLIENT,
-        ...(recording
-          ? {
-              attributes: {
-                'http.request.method': this.#method,
-                ...(url !== undefined ? { 'server.address': url.hostname, 'server.port': portOf(url), 'url.scheme': url.protocol.slice(0, -1) } : {}),
-                ...(routed !== undefined ? { 'url.template': routed.routeTemplate, 'fhir.destination': routed.destination, 'fhirmesh.rule': routed.rule ?? '(default)' } : {}),
-                ...(attempt.attempt > 1 ? { 'http.request.resend_count': attempt.attempt - 1 } : {}),
-                ...(attempt.retryReason !== undefined ? { 'fhirmesh.retry_reason': attempt.retryReason } : {}),
-              },
-            }
-          : {}),
+        attributes: {
+          'http.request.method': this.#method,
+          ...(url !== undefined ? { 'server.address': url.hostname, 'server.port': portOf(url), 'url.scheme': url.protocol.slice(0, -1) } : {}),
+          ...(routed !== undefined ? { 'url.template': routed.routeTemplate, 'fhir.destination': routed.destination, 'fhirmesh.rule': routed.rule ?? '(default)' } : {}),
+          ...(attempt.attempt > 1 ? { 'http.request.resend_count': attempt.attempt - 1 } : {}),
+          ...(attempt.retryReason !== undefined ? { 'fhirmesh.retry_reason': attempt.retryReason } : {}),
+        },
       },
       this.#context,
     );
@@ -91,22 +126,20 @@ class OtelServerSpan implements ServerSpan {
 
   end(result: RequestResult): void {
     const span = this.#span;
-    if (span.isRecording()) {
-      span.setAttribute('http.response.status_code', result.status);
-      // Which side a failure came from: the intermediary (its own error) or the destination (4xx/5xx, a cut response).
-      if (result.errorCode !== undefined || result.aborted || result.status >= 400) span.setAttribute('fhirmesh.error_origin', result.origin);
-      if (result.errorCode !== undefined) {
-        // The intermediary's own error: recorded as the span's error, with the OperationOutcome's text.
-        span.setAttributes({ 'fhirmesh.error_code': result.errorCode, 'error.type': result.errorCode });
-        span.addEvent('exception', { 'exception.type': result.errorCode, ...(result.errorMessage !== undefined ? { 'exception.message': result.errorMessage } : {}) });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: result.errorCode });
-      } else if (result.aborted) {
-        span.setAttributes({ 'fhirmesh.aborted': true, 'error.type': 'aborted' });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the response was cut after it had started' });
-      } else if (result.status >= 500) {
-        span.setAttribute('error.type', String(result.status));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
+    span.setAttribute('http.response.status_code', result.status);
+    // Which side a failure came from: the intermediary (its own error) or the destination (4xx/5xx, a cut response).
+    if (result.errorCode !== undefined || result.aborted || result.status >= 400) span.setAttribute('fhirmesh.error_origin', result.origin);
+    if (result.errorCode !== undefined) {
+      // The intermediary's own error: recorded as the span's error, with the OperationOutcome's text.
+      span.setAttributes({ 'fhirmesh.error_code': result.errorCode, 'error.type': result.errorCode });
+      span.addEvent('exception', { 'exception.type': result.errorCode, ...(result.errorMessage !== undefined ? { 'exception.message': result.errorMessage } : {}) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: result.errorCode });
+    } else if (result.aborted) {
+      span.setAttributes({ 'fhirmesh.aborted': true, 'error.type': 'aborted' });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'the response was cut after it had started' });
+    } else if (result.status >= 500) {
+      span.setAttribute('error.type', String(result.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
     }
     span.end();
   }
@@ -123,10 +156,7 @@ class OtelAttemptSpan implements AttemptSpan {
 
   constructor(span: Span) {
     this.#span = span;
-    const { traceId, spanId, traceFlags, traceState } = span.spanContext();
-    const traceparent = `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
-    const tracestate = traceState?.serialize();
-    this.traceHeaders = tracestate === undefined || tracestate === '' ? ['traceparent', traceparent] : ['traceparent', traceparent, 'tracestate', tracestate];
+    this.traceHeaders = traceHeadersOf(span);
   }
 
   connected(milliseconds: number): void {
