@@ -77,8 +77,8 @@ fi
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   command -v apt-get >/dev/null || die "prometheus and promtool are missing and there is no apt-get: install Prometheus (https://prometheus.io/download/) and put both on PATH"
   log "installing Debian's prometheus package (prometheus + promtool)"
-  # The package's postinst would start a daemon on :9090 where there is an init system; the suite
-  # runs its own on a free loopback port, so keep the service from starting.
+  # The suite runs its own Prometheus on a free loopback port with a config of its own; the package's
+  # service (on :9090, where an init system starts it) is not used.
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends prometheus >&2
