@@ -15,7 +15,7 @@ if (settings !== undefined) {
   const { createOtelRequestTracer } = await import('../../proxy/src/telemetry/internal/otel-request-tracer.ts');
   tracer = createOtelRequestTracer(await startTracing(settings, { serviceName: 'fhirmesh-proxy', serviceVersion: 'bench', instanceId: 'gw-bench' }));
 }
-const telemetry = new RequestTelemetry({ metrics: new ProxyMetrics(), logger: silentLogger(), accessLog: false, intermediaryId: 'gw-bench', ...(tracer !== undefined ? { tracer } : {}) });
+const telemetry = new RequestTelemetry({ metrics: new ProxyMetrics(), logger: silentLogger(), accessLog: false, ...(tracer !== undefined ? { tracer } : {}) });
 const backendUrl = new URL('http://127.0.0.1:8080/fhir');
 
 function oneRequest(): void {

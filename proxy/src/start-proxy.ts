@@ -57,7 +57,6 @@ export async function startProxy(
       metrics,
       logger,
       accessLog: config.accessLog,
-      intermediaryId: config.intermediaryId,
       ...(tracer !== undefined ? { tracer } : {}),
       ...(config.logHeaders !== undefined ? { logHeaders: config.logHeaders } : {}),
     }),

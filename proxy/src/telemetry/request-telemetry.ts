@@ -40,7 +40,6 @@ export interface RequestTelemetryOptions {
   metrics: ProxyMetrics;
   logger: Logger;
   accessLog: boolean;
-  intermediaryId: string;
   /** Loaded only when an OTLP endpoint is configured (internal/otel-request-tracer.ts). */
   tracer?: RequestTracer;
   /** Request headers copied into the access line; the logger redacts credentials among them by name. */
@@ -54,10 +53,6 @@ export class RequestTelemetry {
 
   constructor(options: RequestTelemetryOptions) {
     this.#options = options;
-  }
-
-  get tracing(): boolean {
-    return this.#options.tracer !== undefined;
   }
 
   start(start: RequestStart): RequestHandle {
@@ -168,8 +163,8 @@ class Attempt implements AttemptHandle {
   readonly #destination: string;
   readonly #rule: string;
   readonly #span: AttemptSpan | undefined;
+  /** Also when a new connection is opened: an engine opens it as the attempt starts. */
   readonly #startedAt = performance.now();
-  #connectStartedAt = this.#startedAt;
   #done = false;
 
   constructor(metrics: ProxyMetrics, destination: string, rule: string, span: AttemptSpan | undefined) {
@@ -184,9 +179,9 @@ class Attempt implements AttemptHandle {
   }
 
   upstreamConnected(): void {
-    const now = performance.now();
-    this.#metrics.upstreamConnected(this.#destination, this.#rule, (now - this.#connectStartedAt) / 1000);
-    this.#span?.connected(now - this.#connectStartedAt);
+    const milliseconds = performance.now() - this.#startedAt;
+    this.#metrics.upstreamConnected(this.#destination, this.#rule, milliseconds / 1000);
+    this.#span?.connected(milliseconds);
   }
 
   firstByte(status: number): void {
