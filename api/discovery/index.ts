@@ -3,6 +3,7 @@
 
 export { discoveryProto, DISCOVERY_PROTO_PATH } from './proto.ts';
 export { decodeRoute, encodeRoute, Interner, RouteDecodeError } from './route-codec.ts';
+export { NACK_REASONS, nackReasonLabel, type NackReason } from './nack-reasons.ts';
 export type { ProtoGrpcType } from '../generated/discovery.ts';
 export type { DiscoveryRequest, DiscoveryRequest__Output } from '../generated/fhirmesh/v1/DiscoveryRequest.ts';
 export type { DiscoveryResponse, DiscoveryResponse__Output } from '../generated/fhirmesh/v1/DiscoveryResponse.ts';

@@ -6,6 +6,7 @@ import type { Logger } from '../../runtime/index.ts';
 import type { Authenticator, ProxyRegistry, SnapshotStore } from './discovery/index.ts';
 import type { RouteWatcher } from './sources/index.ts';
 import type { DesiredStatuses, ProxyViews, StatusReconciler, StatusSink } from './status/index.ts';
+import type { ChangeTracer } from './telemetry/change-tracer.ts';
 import type { ControllerMetrics } from './telemetry/metrics.ts';
 
 export interface ControllerMode {
@@ -17,6 +18,8 @@ export interface ControllerMode {
   readonly controllerId: string;
   readonly logger: Logger;
   readonly metrics: ControllerMetrics;
+  /** Spans of compiles, pushes and status work (NO_TRACING unless OTEL_* names an endpoint). */
+  readonly tracer: ChangeTracer;
   /** Where desired statuses are written (the status subresource); standalone has none. */
   readonly statusSink?: StatusSink;
   /** Proxies of the other replicas, freshest report first; status counts them after this replica's own. */

@@ -30,14 +30,14 @@ export interface RunningController {
 }
 
 export async function startController(config: ControllerConfig, mode: ControllerMode, options: StartOptions = {}): Promise<RunningController> {
-  const { source, logger, metrics, controllerId, authenticate } = mode;
+  const { source, logger, metrics, controllerId, authenticate, tracer } = mode;
   // First: a certificate that cannot serve stops the start before anything listens or reads.
   const servingCertificate =
     config.grpcTls === undefined
       ? undefined
       : ServingCertificate.load(config.grpcTls, { logger, ...(options.tlsReloadIntervalMs === undefined ? {} : { reloadIntervalMs: options.tlsReloadIntervalMs }) });
 
-  const store = new SnapshotStore({ source, batchWindowMs: config.batchWindowMs, logger, metrics });
+  const store = new SnapshotStore({ source, batchWindowMs: config.batchWindowMs, logger, metrics, tracer });
   const registry = new ProxyRegistry();
   const statuses = new DesiredStatuses({
     translation: () => store.current,
@@ -50,6 +50,8 @@ export async function startController(config: ControllerConfig, mode: Controller
     logger,
     metrics,
     delayMs: Math.max(config.batchWindowMs, 10),
+    tracer,
+    cause: () => store.changeOf(store.current),
   });
   const convergence = new ConvergenceTracker({ translation: () => store.current, proxies: () => registry.list(), metrics });
   // Handlers only schedule: convergence is checked and statuses are refreshed from current state.
@@ -63,7 +65,7 @@ export async function startController(config: ControllerConfig, mode: Controller
   });
   mode.attach?.({ registry, store, statuses, reconciler });
 
-  const server = new DiscoveryServer({ store, registry, authenticate, ackTimeoutMs: config.ackTimeoutMs, controllerId, metrics, logger });
+  const server = new DiscoveryServer({ store, registry, authenticate, ackTimeoutMs: config.ackTimeoutMs, controllerId, metrics, logger, tracer });
   metrics.countProxiesWith(() => server.syncStateCounts());
   metrics.countRoutesWith(() => statuses.conditionCounts());
   let stopping = false;
@@ -100,6 +102,7 @@ export async function startController(config: ControllerConfig, mode: Controller
     await server.shutdown(0);
     servingCertificate?.close();
     admin.close();
+    await tracer.shutdown();
     throw err;
   }
   const grpcAddress = addressText(grpcBound);
@@ -169,6 +172,8 @@ export async function startController(config: ControllerConfig, mode: Controller
       await source.stop();
       await injector?.close();
       await closeServer(admin);
+      // The spans of the last changes are exported before the process goes.
+      await tracer.shutdown().catch((err: unknown) => logger.log('warn', 'could not export the last spans', { error: String(err) }));
       logger.log('info', 'controller stopped');
     },
   };

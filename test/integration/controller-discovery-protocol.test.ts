@@ -328,7 +328,8 @@ describe('NACK', () => {
       // acme did not change: the proxy still runs it.
       expect(statuses.desiredStatus('payers/acme')?.conditions?.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'True', reason: 'Programmed' });
     });
-    expect(await h.counter('fhirmesh_controller_nacks_total')).toBe(1);
+    // This fake proxy sends no reason code: counted as unspecified.
+    expect(await h.counter('fhirmesh_controller_nacks_total', '{reason="unspecified"}')).toBe(1);
     // Polls rescan the directory; nothing changed, so the refused version is not sent again.
     expect(await proxy.staysQuiet(500)).toBe(true);
 

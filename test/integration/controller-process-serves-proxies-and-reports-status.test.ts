@@ -150,7 +150,8 @@ describe('fhirmesh-controller process with a routes directory', () => {
     expect(metrics).toMatch(/^fhirmesh_controller_routes\{condition="Programmed",status="True"\} 1$/m);
     expect(metrics).toMatch(/^fhirmesh_controller_routes\{condition="Programmed",status="False"\} 1$/m);
     expect(metrics).toMatch(/^fhirmesh_controller_connected_proxies\{sync_state="NACKED"\} 1$/m);
-    expect(metrics).toMatch(/^fhirmesh_controller_nacks_total 1$/m);
+    // The fake proxies send no reason code (as proxies before ErrorDetail.reason did): counted as unspecified.
+    expect(metrics).toMatch(/^fhirmesh_controller_nacks_total\{reason="unspecified"\} 1$/m);
     expect(metrics).toMatch(/^fhirmesh_controller_convergence_seconds_count [1-9]/m);
   });
 

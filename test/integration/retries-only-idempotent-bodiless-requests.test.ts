@@ -101,8 +101,8 @@ function send(destination: string, method: string, path: string, body?: string):
   });
 }
 
-function activeRequests(): Promise<number | undefined> {
-  return metricValue(proxy.adminUrl, 'fhirmesh_proxy_active_requests');
+function requestsInFlight(): Promise<number | undefined> {
+  return metricValue(proxy.adminUrl, 'fhirmesh_proxy_requests_in_flight');
 }
 
 /**
@@ -163,7 +163,7 @@ describe('retried', () => {
       const pending = send('late', 'GET', '/Patient/p1');
       // In flight: its first attempt is refused at once (loopback answers a SYN to a closed port
       // with a RST); the retries come 25 ms and 75 ms later.
-      await expect.poll(activeRequests, { interval: 5 }).toBe(1);
+      await expect.poll(requestsInFlight, { interval: 5 }).toBe(1);
       await new Promise<void>((resolve) => late.listen(lateOpenPort, '127.0.0.1', resolve));
       const reply = await pending;
       expect(reply.status).toBe(200);
@@ -221,7 +221,7 @@ describe('not retried', () => {
     // Finished means no attempt is left to come: the destination saw the one it got, and nothing is held.
     await expect.poll(() => finished('silent'), { timeout: 2_000 }).toBe(before + 1);
     expect(receivedFor(silent, 'GET', '/Patient/abandoned')).toHaveLength(1);
-    expect(await activeRequests()).toBe(0);
+    expect(await requestsInFlight()).toBe(0);
   });
 
   it('does not start another attempt when the originator leaves while a 503 is being retried', async () => {
@@ -240,7 +240,7 @@ describe('not retried', () => {
       onAnswered = undefined;
     }
     expect(receivedFor(upstream, 'GET', '/Patient/abandoned-in-backoff')).toHaveLength(1);
-    expect(await activeRequests()).toBe(0);
+    expect(await requestsInFlight()).toBe(0);
   });
 
   it('does not retry once response bytes have been relayed, even when `reset` is listed', async () => {

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { startProxy, silentLogger, type RunningProxy } from '../../proxy/src/index.ts';
 import type { ProxyLimits } from '../../proxy/src/config/limits.ts';
 import { loadRoutesFile } from '../../proxy/src/table/routes-file.ts';
+import type { RequestTracer } from '../../proxy/src/telemetry/request-tracer.ts';
+import type { Logger } from '../../runtime/index.ts';
 
 export interface ProxyFixture extends RunningProxy {
   routesFile: string;
@@ -21,7 +23,16 @@ export interface ProxyFixture extends RunningProxy {
  */
 export async function startProxyFixture(
   routesYaml: string,
-  options: { intermediaryId?: string; allowUnready?: boolean; limits?: Partial<ProxyLimits> } = {},
+  options: {
+    intermediaryId?: string;
+    allowUnready?: boolean;
+    limits?: Partial<ProxyLimits>;
+    /** Spans of the proxy (e.g. on an in-memory exporter); none by default. */
+    tracer?: RequestTracer;
+    /** With access lines (silent and without them by default). */
+    logger?: Logger;
+    logHeaders?: string[];
+  } = {},
 ): Promise<ProxyFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-test-'));
   const routesFile = path.join(dir, 'routes.yaml');
@@ -34,10 +45,11 @@ export async function startProxyFixture(
       intermediaryId: options.intermediaryId ?? 'gw-test',
       shutdownGraceMs: 2_000,
       logLevel: 'error',
-      accessLog: false,
+      accessLog: options.logger !== undefined,
+      ...(options.logHeaders !== undefined ? { logHeaders: options.logHeaders } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),
     },
-    { logger: silentLogger(), watchOptions: { debounceMs: 30, pollMs: 200 } },
+    { logger: options.logger ?? silentLogger(), watchOptions: { debounceMs: 30, pollMs: 200 }, ...(options.tracer !== undefined ? { tracer: options.tracer } : {}) },
   );
   if (!proxy.holder.loaded && options.allowUnready !== true) {
     await proxy.shutdown(0);

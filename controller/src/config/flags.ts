@@ -4,7 +4,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
-import { LOG_LEVELS, type LogLevel } from '../../../runtime/index.ts';
+import { LOG_LEVELS, TracingConfigError, tracingSettings, type LogLevel, type TracingSettings } from '../../../runtime/index.ts';
 import { INJECTOR_FLAG_OPTIONS, INJECTOR_USAGE, injectorServeConfigOf, type InjectorServeConfig } from '../injector/index.ts';
 
 export type SourceConfig =
@@ -47,9 +47,13 @@ export interface ControllerConfig {
   logLevel: LogLevel;
   /** --injector-*: serve the sidecar injection webhook; absent: no webhook. */
   injector?: InjectorServeConfig;
+  /** From the OTEL_* variables; undefined when tracing is off (no OTLP endpoint). */
+  tracing?: TracingSettings;
 }
 
 export class FlagError extends Error {}
+
+export const CONTROLLER_VERSION = '0.1.0';
 
 /** client-go's defaults, as written on the command line: the usage text and the parser both read them. */
 const LEADER_ELECTION_DEFAULTS = { leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } as const;
@@ -76,7 +80,12 @@ export const CONTROLLER_USAGE = `usage: fhirmesh-controller (--routes-dir DIR | 
   --batch-window DURATION   changes this close together go out as one update (default 100ms)
   --ack-timeout DURATION    a proxy that answers no update within this is dropped (default 15s)
   --log-level LEVEL         debug | info | warn | error (default info)
-${INJECTOR_USAGE}`;
+${INJECTOR_USAGE}
+tracing (OpenTelemetry, the standard variables; off unless an endpoint is set): spans of each compile,
+  and of the pushes and status writes it causes, linked to it. OTEL_EXPORTER_OTLP_ENDPOINT,
+  OTEL_EXPORTER_OTLP_PROTOCOL grpc | http/protobuf (default) | http/json, OTEL_TRACES_SAMPLER and _ARG,
+  OTEL_SERVICE_NAME (default fhirmesh-controller), OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*
+`;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -152,8 +161,16 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
   const injector = injectorServeConfigOf(values, parseHostPort, (message) => {
     throw new FlagError(message);
   });
+  let tracing: TracingSettings | undefined;
+  try {
+    tracing = tracingSettings(env);
+  } catch (err) {
+    if (err instanceof TracingConfigError) throw new FlagError(err.message);
+    throw err;
+  }
   return {
     source,
+    ...(tracing === undefined ? {} : { tracing }),
     grpcListen,
     ...(grpcTls === undefined ? {} : { grpcTls }),
     ...(values['insecure-grpc'] === true ? { insecureGrpc: true as const } : {}),

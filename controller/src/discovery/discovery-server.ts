@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { discoveryProto, type DiscoveryRequest__Output, type ProxyStatus, type RouteDiscoveryHandlers } from '../../../api/discovery/index.ts';
 import { addressText, type Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
+import { type ChangeTracer, NO_TRACING } from '../telemetry/change-tracer.ts';
 import { SYNC_STATES, type ControllerMetrics, type SyncState } from '../telemetry/metrics.ts';
 import { toServiceError } from './grpc-errors.ts';
 import type { Authenticator, DiscoveryCall } from './identity.ts';
@@ -22,6 +23,8 @@ export interface DiscoveryServerOptions {
   controllerId: string;
   metrics: ControllerMetrics;
   logger: Logger;
+  /** Push spans, linked to the change whose table they carry. */
+  tracer?: ChangeTracer;
 }
 
 export class DiscoveryServer {
@@ -130,6 +133,7 @@ export class DiscoveryServer {
       ackTimeoutMs: this.#options.ackTimeoutMs,
       metrics: this.#options.metrics,
       logger: this.#options.logger,
+      tracer: this.#options.tracer ?? NO_TRACING,
       transport: {
         send: (response) => {
           // write()'s backpressure signal is not needed: one response in flight bounds the buffer.

@@ -1,10 +1,11 @@
 // One proxy's StreamRoutes, as discovery.proto's stream rules say: first answer at once (full or
 // `current`), then deltas on the ACKed table, one response in flight, NACKs recorded, ACK deadline.
 
-import type { DiscoveryRequest__Output, DiscoveryResponse } from '../../../api/discovery/index.ts';
+import { nackReasonLabel, type DiscoveryRequest__Output, type DiscoveryResponse } from '../../../api/discovery/index.ts';
 import type { Logger } from '../../../runtime/index.ts';
 import type { ScopedTable } from '../compile/index.ts';
 import { ControllerError } from '../errors.ts';
+import type { ChangeRef, ChangeTracer, OpenSpan } from '../telemetry/change-tracer.ts';
 import type { ControllerMetrics, ResponseKind } from '../telemetry/metrics.ts';
 import { identityClaimOf, servedNamespace, type AuthenticatedProxy, type ProxyIdentityClaim } from './identity.ts';
 import { ProxyRecord, type ProxyRegistry } from './proxy-registry.ts';
@@ -27,6 +28,7 @@ export interface ProxyStreamOptions {
   ackTimeoutMs: number;
   metrics: ControllerMetrics;
   logger: Logger;
+  tracer: ChangeTracer;
 }
 
 interface InFlight {
@@ -35,6 +37,8 @@ interface InFlight {
   table: ScopedTable;
   sentAtMs: number;
   deadline: NodeJS.Timeout;
+  /** From sent to ACK or NACK, linked to the change whose table it carries. */
+  span: OpenSpan;
 }
 
 /** Bounded by design: at most one response is in flight, so a stream holds one table however fast routes change. */
@@ -137,24 +141,25 @@ export class ProxyStream {
     const translation = this.#options.store.current;
     if (this.#phase !== 'serving' || this.#inFlight !== undefined || record === undefined || translation === undefined) return;
     const target = translation.snapshotFor(record.namespace);
+    const cause = this.#options.store.changeOf(translation);
     if (!this.#answered) {
       // Rule 2: answer at once, with nothing to apply when the proxy already runs the target.
       this.#answered = true;
       if (this.#heldVersion !== '' && this.#heldVersion === target.version) {
-        this.#send('current', target, { fullSnapshot: false, baseVersion: '', upserted: [], removed: [] });
+        this.#send('current', target, { fullSnapshot: false, baseVersion: '', upserted: [], removed: [] }, cause);
       } else {
-        this.#send('full', target, fullSnapshotOf(target));
+        this.#send('full', target, fullSnapshotOf(target), cause);
       }
       return;
     }
     // Rule 3: never an unchanged table. Rule 5: never the same refused version again.
     if (record.acked !== undefined && target.version === record.acked.version) return;
     if (target.version === record.nack?.version) return;
-    if (this.#needsFullSnapshot || record.acked === undefined) this.#send('full', target, fullSnapshotOf(target));
-    else this.#send('delta', target, deltaBetween(record.acked, target));
+    if (this.#needsFullSnapshot || record.acked === undefined) this.#send('full', target, fullSnapshotOf(target), cause);
+    else this.#send('delta', target, deltaBetween(record.acked, target), cause);
   }
 
-  #send(kind: ResponseKind, table: ScopedTable, change: TableChange): void {
+  #send(kind: ResponseKind, table: ScopedTable, change: TableChange, cause: ChangeRef | undefined): void {
     const nonce = String(++this.#nonces);
     const response: DiscoveryResponse = {
       versionInfo: table.version,
@@ -167,7 +172,15 @@ export class ProxyStream {
     };
     // Rule 6: the deadline runs from the send; a proxy that never answers is dropped.
     const deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
-    this.#inFlight = { nonce, kind, table, sentAtMs: performance.now(), deadline };
+    const span = this.#options.tracer.push(cause, {
+      nodeId: this.#record?.identity.nodeId ?? '',
+      namespace: this.#record?.namespace ?? '',
+      kind,
+      version: table.version,
+      upserted: change.upserted.length,
+      removed: change.removed.length,
+    });
+    this.#inFlight = { nonce, kind, table, sentAtMs: performance.now(), deadline, span };
     if (kind === 'full') this.#needsFullSnapshot = false;
     this.#options.metrics.responseSent(kind);
     this.#options.logger.log('debug', 'discovery response sent', {
@@ -202,7 +215,8 @@ export class ProxyStream {
       const message = request.errorDetail.message.slice(0, 2048);
       record.refused({ version: inFlight.table.version, message, table: inFlight.table, at: new Date() });
       this.#needsFullSnapshot = true;
-      this.#options.metrics.responseAnswered(inFlight.kind, 'nack', seconds);
+      this.#options.metrics.responseAnswered(inFlight.kind, 'nack', seconds, request.errorDetail.reason);
+      inFlight.span.end('nack', { nack_reason: nackReasonLabel(request.errorDetail.reason) });
       this.#options.logger.log('warn', 'proxy refused a table (NACK); it keeps its previous one', {
         nodeId: record.identity.nodeId,
         namespace: record.namespace,
@@ -212,6 +226,7 @@ export class ProxyStream {
       });
     } else {
       if (request.versionInfo !== inFlight.table.version) {
+        inFlight.span.end('error', { error_code: 'FHIRMESH_PROTOCOL_VIOLATION' });
         this.#fail(
           new ControllerError(
             'FHIRMESH_PROTOCOL_VIOLATION',
@@ -222,6 +237,7 @@ export class ProxyStream {
       }
       record.acknowledged(inFlight.table);
       this.#options.metrics.responseAnswered(inFlight.kind, 'ack', seconds);
+      inFlight.span.end('ack');
     }
     this.#options.registry.changed();
     this.#pump();
@@ -260,7 +276,10 @@ export class ProxyStream {
 
   #close(): void {
     this.#phase = 'closed';
-    if (this.#inFlight !== undefined) clearTimeout(this.#inFlight.deadline);
+    if (this.#inFlight !== undefined) {
+      clearTimeout(this.#inFlight.deadline);
+      this.#inFlight.span.end('stream-closed');
+    }
     this.#inFlight = undefined;
     this.#unsubscribe?.();
     const record = this.#record;

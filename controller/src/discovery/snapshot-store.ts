@@ -4,6 +4,7 @@
 import type { Logger } from '../../../runtime/index.ts';
 import { translate, type Translation } from '../compile/index.ts';
 import type { RouteWatcher } from '../sources/route-watcher.ts';
+import { type ChangeRef, type ChangeTracer, NO_TRACING } from '../telemetry/change-tracer.ts';
 import type { ControllerMetrics } from '../telemetry/metrics.ts';
 
 export interface SnapshotStoreOptions {
@@ -12,6 +13,8 @@ export interface SnapshotStoreOptions {
   batchWindowMs: number;
   logger: Logger;
   metrics: ControllerMetrics;
+  /** Each compile is a span; pushes and status writes link to it (telemetry/change-tracer.ts). */
+  tracer?: ChangeTracer;
   /** Monotonic milliseconds, for convergence timing. */
   nowMs?: () => number;
 }
@@ -29,6 +32,7 @@ export class SnapshotStore {
   #batch: NodeJS.Timeout | undefined;
   #changeSeenAtMs: number | undefined;
   #stopped = false;
+  readonly #causes = new WeakMap<Translation, ChangeRef>();
 
   constructor(options: SnapshotStoreOptions) {
     this.#options = options;
@@ -40,7 +44,7 @@ export class SnapshotStore {
     // The source's callback only arms a timer: watcher callbacks never block.
     this.#options.source.onChange(() => this.#changed());
     await this.#options.source.start();
-    this.#current = translate(this.#options.source.state(), ++this.#sequence);
+    this.#current = this.#translate('first-read');
     this.#options.logger.log('info', 'routes read', {
       source: this.#options.source.description,
       routes: this.#current.routes.length,
@@ -61,6 +65,11 @@ export class SnapshotStore {
   /** The translation in force; undefined until the source's first read. */
   get current(): Translation | undefined {
     return this.#current;
+  }
+
+  /** The compile span of a translation, for the pushes and status writes it causes to link to. */
+  changeOf(translation: Translation | undefined): ChangeRef | undefined {
+    return translation === undefined ? undefined : this.#causes.get(translation);
   }
 
   /** Listeners run synchronously after each new translation; returns the unsubscribe. */
@@ -89,7 +98,7 @@ export class SnapshotStore {
     this.#changeSeenAtMs = undefined;
     let next: Translation;
     try {
-      next = translate(this.#options.source.state(), ++this.#sequence);
+      next = this.#translate('change');
     } catch (err) {
       // Compile is meant never to throw; if it does, the table in force stays (fail-static).
       this.#options.metrics.reconcileFailed('translate');
@@ -105,6 +114,17 @@ export class SnapshotStore {
         this.#options.logger.log('error', 'translation listener threw', { error: String(err) });
       }
     }
+  }
+
+  #translate(trigger: 'first-read' | 'change'): Translation {
+    const sequence = ++this.#sequence;
+    const { result, ref } = (this.#options.tracer ?? NO_TRACING).compile(
+      { sequence, trigger },
+      () => translate(this.#options.source.state(), sequence),
+      (translation) => ({ routes: translation.routes.length, version: translation.version }),
+    );
+    if (ref !== undefined) this.#causes.set(result, ref);
+    return result;
   }
 
   #nowMs(): number {

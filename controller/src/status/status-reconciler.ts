@@ -2,6 +2,7 @@
 // replica's report) schedules one refresh soon, and the keys it changed go to the sink. Nothing else.
 
 import type { Logger } from '../../../runtime/index.ts';
+import type { ChangeRef, ChangeTracer } from '../telemetry/change-tracer.ts';
 import type { ControllerMetrics } from '../telemetry/metrics.ts';
 import type { DesiredStatuses, StatusChanges } from './desired-status.ts';
 import type { StatusSink } from './status-sink.ts';
@@ -14,6 +15,9 @@ export interface StatusReconcilerOptions {
   metrics?: ControllerMetrics;
   /** Events within this delay are reconciled once (a rollout ACKs in bursts). Default 100 ms. */
   delayMs?: number;
+  /** A span per refresh, linked to the change in force. */
+  tracer?: ChangeTracer;
+  cause?: () => ChangeRef | undefined;
 }
 
 export class StatusReconciler {
@@ -46,8 +50,10 @@ export class StatusReconciler {
 
   /** Refreshes every desired status and enqueues the keys that changed or went. Safe to run twice. */
   reconcile(): StatusChanges {
+    const span = this.#options.tracer?.status(this.#options.cause?.(), 'reconcile');
     const changes = this.#options.statuses.refresh();
     for (const key of [...changes.changed, ...changes.removed]) this.#options.sink?.enqueue(key);
+    span?.end(changes.changed.length + changes.removed.length > 0 ? 'changed' : 'unchanged', { changed: String(changes.changed.length), removed: String(changes.removed.length) });
     return changes;
   }
 }

@@ -1,7 +1,8 @@
 // The controller's Prometheus metrics. Labels are bounded: condition types, condition statuses,
-// sync states, response kinds and stages are fixed lists; no route or proxy names.
+// sync states, response kinds, stages and NACK reasons are fixed lists; no route or proxy names.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { nackReasonLabel } from '../../../api/discovery/index.ts';
 
 export const SYNC_STATES = ['SYNCED', 'STALE', 'NACKED'] as const;
 export type SyncState = (typeof SYNC_STATES)[number];
@@ -13,14 +14,16 @@ export class ControllerMetrics {
   readonly #pushDuration: Histogram<'kind' | 'result'>;
   readonly #responses: Counter<'kind'>;
   readonly #convergence: Histogram;
-  readonly #nacks: Counter;
+  readonly #nacks: Counter<'reason'>;
+  readonly #leader: Gauge;
   readonly #slowConsumers: Counter;
   readonly #reconcileErrors: Counter<'stage'>;
   #proxyCounts: () => Record<SyncState, number> = () => ({ SYNCED: 0, STALE: 0, NACKED: 0 });
   #routeCounts: () => Iterable<{ condition: string; status: string; routes: number }> = () => [];
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'fhirmesh_controller_' });
+    // Standard names (process_*, nodejs_*), no prefix: stock Node.js dashboards and alerts work as they are.
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     // Both gauges are read at scrape time from what they count: no bookkeeping to drift from the truth.
     const routeCounts = (): Iterable<{ condition: string; status: string; routes: number }> => this.#routeCounts();
     new Gauge({
@@ -66,7 +69,13 @@ export class ControllerMetrics {
     });
     this.#nacks = new Counter({
       name: 'fhirmesh_controller_nacks_total',
-      help: 'Discovery responses a proxy refused (NACK); it kept its previous table.',
+      help: 'Discovery responses a proxy refused (NACK); it kept its previous table. By reason: FHIRMESH_TABLE_INVALID, FHIRMESH_DELTA_BASE_MISMATCH, FHIRMESH_NOT_CURRENT, unspecified (none sent), other.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.#leader = new Gauge({
+      name: 'fhirmesh_controller_leader',
+      help: '1 while this replica is the one that writes status (holds the leader Lease; a replica without --leader-elect, or standalone, always is), else 0.',
       registers: [this.registry],
     });
     this.#slowConsumers = new Counter({
@@ -96,9 +105,13 @@ export class ControllerMetrics {
     this.#responses.inc({ kind });
   }
 
-  responseAnswered(kind: ResponseKind, result: 'ack' | 'nack', seconds: number): void {
+  responseAnswered(kind: ResponseKind, result: 'ack' | 'nack', seconds: number, nackReason = ''): void {
     this.#pushDuration.observe({ kind, result }, seconds);
-    if (result === 'nack') this.#nacks.inc();
+    if (result === 'nack') this.#nacks.inc({ reason: nackReasonLabel(nackReason) });
+  }
+
+  leading(isLeader: boolean): void {
+    this.#leader.set(isLeader ? 1 : 0);
   }
 
   converged(seconds: number): void {

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { TracingConfigError, tracingSettings, type TracingSettings } from '../../../runtime/index.ts';
 import type { ControllerSourceConfig } from '../discovery/controller-source.ts';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type ProxyLimits } from './limits.ts';
 
@@ -17,6 +18,12 @@ export interface ProxyConfig {
   shutdownGraceMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   accessLog: boolean;
+  /** Request headers copied into access lines (lower case); credentials among them are redacted. */
+  logHeaders?: string[];
+  /** Header names redacted besides authorization, proxy-authorization, cookie and set-cookie. */
+  redactHeaders?: string[];
+  /** From the OTEL_* variables; undefined when tracing is off (no OTLP endpoint). */
+  tracing?: TracingSettings;
   /** Defaults (config/limits.ts) for what is not given. */
   limits?: Partial<ProxyLimits>;
   /** The forwarding engine (under evaluation, issue 9); FHIRMESH_ENGINE when absent. */
@@ -52,6 +59,15 @@ export const PROXY_USAGE = `usage: fhirmesh-proxy (--routes FILE | --controller 
   --shutdown-grace SECONDS time in-flight requests get on SIGTERM (default 25) FHIRMESH_SHUTDOWN_GRACE
   --log-level LEVEL        debug | info | warn | error (default info)          FHIRMESH_LOG_LEVEL
   --no-access-log          no access line per request                          FHIRMESH_ACCESS_LOG=false
+  --log-headers NAMES      request headers copied into access lines            FHIRMESH_LOG_HEADERS
+                           (comma-separated, e.g. x-request-id,user-agent)
+  --redact-headers NAMES   header values written as [REDACTED] besides         FHIRMESH_REDACT_HEADERS
+                           authorization, proxy-authorization, cookie, set-cookie
+
+tracing (OpenTelemetry, the standard variables; off unless an endpoint is set):
+  OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_PROTOCOL grpc | http/protobuf
+  (default) | http/json, OTEL_TRACES_SAMPLER (default parentbased_always_on) and _ARG, OTEL_SERVICE_NAME
+  (default fhirmesh-proxy), OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_*
 
 limits (what an originator may send; see docs/reliability.md):
   --max-header-bytes N     request line + headers (default 16384) → 431/414    FHIRMESH_MAX_HEADER_BYTES
@@ -86,6 +102,8 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
       'shutdown-grace': { type: 'string' },
       'log-level': { type: 'string' },
       'no-access-log': { type: 'boolean' },
+      'log-headers': { type: 'string' },
+      'redact-headers': { type: 'string' },
       ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
       help: { type: 'boolean', short: 'h' },
     },
@@ -183,9 +201,19 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
     }
     limits[field] = unit === 'seconds' ? Math.round(n * 1000) : n;
   }
+  let tracing: TracingSettings | undefined;
+  try {
+    tracing = tracingSettings(env);
+  } catch (err) {
+    if (err instanceof TracingConfigError) throw new FlagError(err.message);
+    throw err;
+  }
   return {
     ...(routesFile !== undefined ? { routesFile } : {}),
     ...(controller !== undefined ? { controller } : {}),
+    ...(tracing !== undefined ? { tracing } : {}),
+    logHeaders: headerNames(setting('log-headers', 'FHIRMESH_LOG_HEADERS', '')),
+    redactHeaders: headerNames(setting('redact-headers', 'FHIRMESH_REDACT_HEADERS', '')),
     listen,
     adminListen,
     intermediaryId,
@@ -198,6 +226,16 @@ export function parseProxyFlags(argv: string[], env: NodeJS.ProcessEnv): ProxyCo
 }
 
 export const PROXY_VERSION = '0.1.0';
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function headerNames(given: { value: string; name: string }): string[] {
+  const names = given.value.split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  for (const name of names) {
+    if (!HEADER_NAME.test(name)) throw new FlagError(`${given.name} '${given.value}': '${name}' is not a header name; give names separated by commas`);
+  }
+  return names;
+}
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;

@@ -8,6 +8,7 @@ import {
   decodeRoute,
   Interner,
   discoveryProto,
+  type NackReason,
   type DiscoveryRequest,
   type DiscoveryResponse__Output,
 } from '../../../api/discovery/index.ts';
@@ -120,6 +121,7 @@ export class DiscoveryClient {
       }
       if (this.#stream !== stream) return;
       this.#stream = undefined;
+      this.#options.holder.unconfirmed();
       this.#options.onConnectionChange?.(false);
       this.#scheduleReconnect();
     });
@@ -149,13 +151,15 @@ export class DiscoveryClient {
   async #apply(response: DiscoveryResponse__Output): Promise<DiscoveryRequest> {
     const { holder, logger } = this.#options;
     const running = holder.loaded ? holder.current.version : '';
-    const nack = (message: string): DiscoveryRequest => {
+    const nack = (reason: NackReason, message: string): DiscoveryRequest => {
+      holder.unconfirmed();
       this.#options.onRefused?.();
-      logger.log('warn', 'route table update refused; keeping the table in force', { version: response.versionInfo, running, reason: message });
-      return { versionInfo: running, responseNonce: response.nonce, errorDetail: { message } };
+      logger.log('warn', 'route table update refused; keeping the table in force', { version: response.versionInfo, running, reason, detail: message });
+      return { versionInfo: running, responseNonce: response.nonce, errorDetail: { message, reason } };
     };
     if (response.current) {
-      if (response.versionInfo !== running) return nack(`told current at ${response.versionInfo} but running ${running || 'nothing'}`);
+      if (response.versionInfo !== running) return nack('FHIRMESH_NOT_CURRENT', `told current at ${response.versionInfo} but running ${running || 'nothing'}`);
+      holder.confirmed();
       return { versionInfo: running, responseNonce: response.nonce };
     }
     let next: Map<string, CompiledRoute>;
@@ -166,7 +170,7 @@ export class DiscoveryClient {
         next = new Map(response.upserted.map((wire) => [wire.destinationId, decodeRoute(wire, intern)]));
         this.#intern = intern;
       } else {
-        if (response.baseVersion !== running) return nack(`delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
+        if (response.baseVersion !== running) return nack('FHIRMESH_DELTA_BASE_MISMATCH', `delta is based on ${response.baseVersion} but this proxy runs ${running || 'nothing'}`);
         // Only what the delta names is decoded; every other route keeps its decoded form.
         next = new Map(this.#routes);
         for (const id of response.removed) next.delete(id);
@@ -177,9 +181,10 @@ export class DiscoveryClient {
       // (backends' TLS material) before anything is swapped.
       holder.install({ version: response.versionInfo, routes });
     } catch (err) {
-      return nack(err instanceof Error ? err.message : String(err));
+      return nack('FHIRMESH_TABLE_INVALID', err instanceof Error ? err.message : String(err));
     }
     this.#routes = next;
+    holder.confirmed();
     logger.log('info', 'route table applied', { version: response.versionInfo, routes: routes.length, full: response.fullSnapshot });
     if (this.#options.stateDir !== undefined) {
       try {

@@ -18,7 +18,7 @@ import { hasBody, requestFraming } from '../server/request-framing.ts';
 import { selectBackend } from '../table/route-table.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { ProxyMetrics } from '../telemetry/metrics.ts';
+import type { RequestHandle, RequestTelemetry } from '../telemetry/request-telemetry.ts';
 import { DownstreamConnection, type DownstreamRequest } from './downstream-connection.ts';
 import { Exchange, type ExchangeResult } from './exchange.ts';
 import { httpDate } from './http-date.ts';
@@ -29,8 +29,8 @@ export interface EngineServerOptions {
   holder: TableHolder;
   pools: UpstreamPools;
   logger: Logger;
-  metrics: ProxyMetrics;
-  accessLog: boolean;
+  /** Metrics, access line, spans and trace context of each request (telemetry/request-telemetry.ts). */
+  telemetry: RequestTelemetry;
   limits?: Partial<ProxyLimits>;
 }
 
@@ -56,7 +56,7 @@ const STATUS_TEXT: Record<number, string> = {
 };
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
-/** What is known of a request by the time it fails, for its metric and access line. */
+/** What is known of a request by the time it fails, for its answer and its telemetry. */
 interface RequestContext {
   destination: string;
   info: FhirRequestInfo;
@@ -64,7 +64,7 @@ interface RequestContext {
   /** Until the framing is known, what follows the head cannot be told from the next request. */
   bodyFollows: boolean;
   allow: string | undefined;
-  started: number;
+  telemetry: RequestHandle;
 }
 
 export class EngineServer {
@@ -145,10 +145,18 @@ export class EngineServer {
   }
 
   #onRequest(request: DownstreamRequest): void {
-    const { holder, metrics, pools } = this.#options;
+    const { holder, pools } = this.#options;
     this.#inFlight++;
-    metrics.requestStarted();
-    const ctx: RequestContext = { destination: 'unknown', info: UNCLASSIFIED, counted: undefined, bodyFollows: true, allow: undefined, started: performance.now() };
+    const raw = request.head.rawHeaders;
+    const telemetry = this.#options.telemetry.start({
+      method: request.head.method,
+      scheme: (request.connection.socket as TLSSocket).encrypted === true ? 'https' : 'http',
+      // A repeated traceparent is invalid (W3C Trace Context 3.2): treated as absent.
+      traceparent: singleHeader(raw, 'traceparent'),
+      tracestate: joinedHeader(raw, 'tracestate'),
+      header: (name) => joinedHeader(raw, name),
+    });
+    const ctx: RequestContext = { destination: 'unknown', info: UNCLASSIFIED, counted: undefined, bodyFollows: true, allow: undefined, telemetry };
     try {
       // The table is read once: a reload during this request does not change its route.
       const table = holder.current;
@@ -156,6 +164,7 @@ export class EngineServer {
       const { route, backend, upstreamPath, framing, authority } = plan;
       const target = pools.target(backend);
       const head = request.head;
+
       const headers = upstreamRequestHeaders(head.rawHeaders, {
         intermediaryId: this.#options.intermediaryId,
         upstreamHost: target.hostHeader,
@@ -165,10 +174,12 @@ export class EngineServer {
         protocol: (request.connection.socket as TLSSocket).encrypted === true ? 'https' : 'http',
         httpVersion: request.httpVersion,
         framing,
+        // Tracing on: each attempt names its own client span as the parent (W3C: a tracing
+        // intermediary replaces traceparent). Off: the originator's travels untouched.
+        dropTraceContext: telemetry.replacesTraceContext,
       });
       let block = `${head.method} ${upstreamPath} HTTP/1.1\r\n`;
       for (let i = 0; i < headers.length; i += 2) block += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
-      block += '\r\n';
       if (plan.expectsContinue) request.connection.write(CONTINUE);
       const exchange = new Exchange({
         request,
@@ -178,15 +189,16 @@ export class EngineServer {
         pools,
         head: block,
         framing,
+        telemetry,
         answerError: (error) => this.#answer(request, error, ctx),
-        done: (result) => this.#finished(request, ctx, result),
+        done: (result) => this.#finished(ctx, result),
       });
       exchange.start();
     } catch (err) {
       const error = isProxyError(err) ? err : new ProxyError('FHIRMESH_INTERNAL', 'the intermediary failed while handling the request', { cause: err });
       if (!isProxyError(err)) this.#options.logger.log('error', 'internal error', { error: String(err), destination: ctx.destination });
       const status = this.#answer(request, error, ctx);
-      this.#finished(request, ctx, { status, origin: 'intermediary', errorCode: error.code, aborted: false, attempts: 0 });
+      this.#finished(ctx, { status, origin: 'intermediary', errorCode: error.code, errorMessage: error.message, aborted: false, attempts: 0 });
     }
   }
 
@@ -253,6 +265,16 @@ export class EngineServer {
     const route = resolved.route;
     ctx.destination = route.destinationId;
     ctx.info = classifyFhirRequest(method, resolved.segments);
+    const { backend, rule } = selectBackend(route, method, ctx.info);
+    // Known from here: the answers below (405, 413, 503) are labelled with the destination and rule.
+    ctx.telemetry.routed({
+      destination: route.destinationId,
+      interaction: ctx.info.interaction,
+      resourceType: ctx.info.resourceType,
+      routeTemplate: ctx.info.routeTemplate,
+      rule: rule?.name,
+      backendUrl: pools.target(backend).url,
+    });
     if (!(route.allowedMethods as readonly string[]).includes(method)) {
       ctx.allow = route.allowedMethods.join(', ');
       throw new ProxyError('FHIRMESH_METHOD_NOT_ALLOWED', `${method} is not allowed for destination ${ctx.destination}; allowed: ${ctx.allow}`);
@@ -266,7 +288,6 @@ export class EngineServer {
     }
     this.#inFlightByDestination.set(ctx.destination, inFlightHere + 1);
     ctx.counted = ctx.destination;
-    const { backend } = selectBackend(route, method, ctx.info);
     const basePath = pools.target(backend).basePath;
     const upstreamPath = (basePath + resolved.path || '/') + (resolved.query === '' ? '' : `?${resolved.query}`);
     return { route, backend, upstreamPath, framing, authority: target.authority, expectsContinue };
@@ -302,41 +323,27 @@ export class EngineServer {
     return outcome.status;
   }
 
-  #finished(request: DownstreamRequest, ctx: RequestContext, result: ExchangeResult): void {
-    const { metrics } = this.#options;
+  #finished(ctx: RequestContext, result: ExchangeResult): void {
     this.#inFlight--;
     if (ctx.counted !== undefined) {
       const left = (this.#inFlightByDestination.get(ctx.counted) ?? 1) - 1;
       if (left === 0) this.#inFlightByDestination.delete(ctx.counted);
       else this.#inFlightByDestination.set(ctx.counted, left);
     }
-    if (result.aborted) metrics.responseAborted(ctx.destination);
-    const seconds = (performance.now() - ctx.started) / 1000;
-    const method = request.head.method;
-    metrics.requestFinished({ destination: ctx.destination, method, interaction: ctx.info.interaction, resourceType: ctx.info.resourceType, status: result.status, origin: result.origin }, seconds);
-    if (this.#options.accessLog) {
-      this.#options.logger.log('info', 'access', {
-        destination: ctx.destination,
-        method,
-        interaction: ctx.info.interaction,
-        route: `${method} ${ctx.info.routeTemplate}`,
-        status: result.status,
-        origin: result.origin,
-        durationMs: Math.round(seconds * 1e4) / 10,
-        ...(result.errorCode !== undefined ? { errorCode: result.errorCode } : {}),
-        ...(result.aborted ? { aborted: true } : {}),
-      });
-    }
+    ctx.telemetry.finished({
+      status: result.status,
+      origin: result.origin,
+      errorCode: result.errorCode,
+      ...(result.errorMessage !== undefined ? { errorMessage: result.errorMessage } : {}),
+      aborted: result.aborted,
+    });
     if (this.#draining && this.#inFlight === 0) this.#drained?.();
   }
 
   #renderParseFailure(code: string, chunk: Buffer | undefined): { head: string; body: Buffer } | undefined {
     const outcome = parseErrorOutcome(Object.assign(new Error(code), { code, ...(chunk !== undefined ? { rawPacket: chunk } : {}) }), this.#limits);
     if (outcome === undefined) return undefined;
-    this.#options.metrics.requestFinished(
-      { destination: 'unknown', method: 'other', interaction: 'other', resourceType: undefined, status: outcome.status, origin: 'intermediary' },
-      0,
-    );
+    this.#options.telemetry.unparsed(outcome.status, outcome.code);
     return this.#refusal(outcome.code, outcome.message);
   }
 
@@ -362,6 +369,29 @@ export class EngineServer {
       }
     }
   }
+}
+
+/** The one value of a header sent exactly once; undefined when absent or repeated. */
+function singleHeader(raw: readonly string[], lower: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== lower.length || name.toLowerCase() !== lower) continue;
+    if (value !== undefined) return undefined;
+    value = raw[i + 1];
+  }
+  return value;
+}
+
+/** Every value of a header, joined by `, ` as a repeated list header reads; undefined when absent. */
+function joinedHeader(raw: readonly string[], lower: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== lower.length || name.toLowerCase() !== lower) continue;
+    value = value === undefined ? (raw[i + 1]) : `${value}, ${raw[i + 1] as string}`;
+  }
+  return value;
 }
 
 function plainServer(listener: (socket: net.Socket) => void): net.Server {

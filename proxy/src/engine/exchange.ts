@@ -3,7 +3,7 @@
 // retries of idempotent bodiless requests, and the response relayed with framing of our own.
 
 import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
-import { ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { PROXY_ERRORS, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { downstreamResponseHeaders } from '../forward/headers.ts';
 import { isRewritableBody, rewriteUrlPrefix, UrlPrefixRewriter, URL_HEADERS } from '../forward/url-rewriter.ts';
 import type { BodyFraming } from '../server/request-framing.ts';
@@ -11,11 +11,14 @@ import type { BodySink, DownstreamRequest, ResponseFraming } from './downstream-
 import type { MessageHead } from './http1-parser.ts';
 import type { BackendTarget, ConnectionUser, UpstreamConnection, UpstreamPools } from './upstream-pool.ts';
 import { httpDate } from './http-date.ts';
+import type { AttemptHandle, RequestHandle, RetryReason } from '../telemetry/request-telemetry.ts';
 
 export interface ExchangeResult {
   status: number;
   origin: 'intermediary' | 'destination';
   errorCode: ProxyErrorCode | undefined;
+  /** The intermediary's message for errorCode, when it answered itself. */
+  errorMessage?: string;
   aborted: boolean;
   attempts: number;
 }
@@ -26,8 +29,10 @@ export interface ExchangeSpec {
   backend: CompiledBackend;
   target: BackendTarget;
   pools: UpstreamPools;
-  /** The upstream request line and header lines, ready to write: `GET /r4/Patient HTTP/1.1\r\n...\r\n\r\n`. */
+  /** The upstream request line and header lines (`GET /r4/Patient HTTP/1.1\r\nHost: ...\r\n`), without the blank line. */
   head: string;
+  /** This request's telemetry: told of each attempt, and gives the trace context each one sends. */
+  telemetry: RequestHandle;
   framing: BodyFraming;
   /** Writes an intermediary error (OperationOutcome) for this request, or aborts once the head is out. */
   answerError(error: ProxyError): number;
@@ -64,8 +69,15 @@ export class Exchange implements ConnectionUser, BodySink {
   #bodyEnded = false;
   #status = 0;
   #rewriter: UrlPrefixRewriter | undefined;
+  #laterError: ProxyErrorCode | undefined;
   #upstreamPaused = false;
   #headPending = false;
+  /** The head of the current attempt: the request's, plus this attempt's trace context. */
+  #attemptHead = '';
+  #attemptEvents: AttemptHandle | undefined;
+  #retryReason: RetryReason | undefined;
+  /** The connection was opened for this attempt (its connect time is observed), not taken from the pool. */
+  #freshConnection = false;
   readonly #onAcquire = (connection: UpstreamConnection): void => this.#acquired(connection);
 
   constructor(spec: ExchangeSpec) {
@@ -80,6 +92,12 @@ export class Exchange implements ConnectionUser, BodySink {
   start(): void {
     this.#attempt++;
     this.#phase = 'acquire';
+    const events = this.#spec.telemetry.attemptStarted({ retryReason: this.#retryReason });
+    this.#attemptEvents = events;
+    let head = this.#spec.head;
+    const trace = events.upstreamHeaders();
+    for (let i = 0; i < trace.length; i += 2) head += `${trace[i] as string}: ${trace[i + 1] as string}${CRLF}`;
+    this.#attemptHead = head + CRLF;
     this.#lastActivity = performance.now();
     this.#armIdle();
     this.#spec.pools.pool(this.#spec.target).acquire(this.#onAcquire);
@@ -93,6 +111,7 @@ export class Exchange implements ConnectionUser, BodySink {
     }
     this.#connection = connection;
     this.#phase = 'connect';
+    this.#freshConnection = !connection.connected;
     if (!connection.connected) {
       const ms = this.#spec.route.connectTimeoutMs;
       this.#setPhaseClock(ms, 'FHIRMESH_UPSTREAM_TIMEOUT', `no connection to the next hop within ${ms} ms`);
@@ -108,8 +127,9 @@ export class Exchange implements ConnectionUser, BodySink {
     this.#phase = 'send';
     const connection = this.#connection as UpstreamConnection;
     this.#lastActivity = performance.now();
+    if (this.#freshConnection) this.#attemptEvents?.upstreamConnected();
     if (this.#spec.framing.kind === 'none' || (this.#spec.framing.kind === 'length' && this.#spec.framing.length === 0)) {
-      connection.socket.write(this.#spec.head, 'latin1');
+      connection.socket.write(this.#attemptHead, 'latin1');
       this.#requestSent();
       return;
     }
@@ -136,14 +156,18 @@ export class Exchange implements ConnectionUser, BodySink {
       return true;
     }
     const isHead = this.#spec.request.head.method === 'HEAD';
+    this.#attemptEvents?.firstByte(status);
     const condition = RETRYABLE_STATUS.get(status);
     if (this.#attempt < this.#maxAttempts && condition !== undefined && this.#spec.route.retryOn.includes(condition)) {
       // Read it to its end (so the connection can be reused), then try again.
       this.#phase = 'discard';
+      this.#retryReason = condition;
+      this.#attemptEvents?.finished({ status, retryReason: condition });
       return isHead;
     }
     this.#phase = 'relay';
     this.#status = status;
+    this.#laterError = laterIntermediaryError(head.rawHeaders);
     this.#writeResponseHead(head, isHead);
     return isHead;
   }
@@ -176,7 +200,9 @@ export class Exchange implements ConnectionUser, BodySink {
     if (this.#upstreamPaused) connection?.resumeReading();
     if (this.#rewriter !== undefined) for (const part of this.#rewriter.flush()) this.#spec.request.writeBody(part);
     this.#spec.request.end();
-    this.#finish({ status: this.#status, origin: 'destination', errorCode: undefined, aborted: false });
+    this.#attemptEvents?.finished({ status: this.#status });
+    // A later hop's own error answer, passed through unchanged, is the intermediaries', not the destination's.
+    this.#finish({ status: this.#status, origin: this.#laterError === undefined ? 'destination' : 'intermediary', errorCode: this.#laterError, aborted: false });
   }
 
   onConnectionError(err: NodeJS.ErrnoException | undefined, parseFailure: string | undefined): void {
@@ -197,11 +223,16 @@ export class Exchange implements ConnectionUser, BodySink {
       this.#staleSocketRetried = true;
       this.#attempt--;
       this.#clearTimer();
+      this.#retryReason = 'stale-socket';
+      this.#attemptEvents?.finished({ errorCode: code, retryReason: 'stale-socket' });
       this.start();
       return;
     }
+    const reason: RetryReason = phase === 'connect' ? 'connect-failure' : 'reset';
     const retryable = phase === 'connect' ? this.#spec.route.retryOn.includes('connect-failure') : code === 'FHIRMESH_UPSTREAM_RESET' && this.#spec.route.retryOn.includes('reset');
     if (this.#attempt < this.#maxAttempts && retryable) {
+      this.#retryReason = reason;
+      this.#attemptEvents?.finished({ errorCode: code, retryReason: reason });
       this.#retryAfterBackoff();
       return;
     }
@@ -266,7 +297,7 @@ export class Exchange implements ConnectionUser, BodySink {
   #writePendingHead(socket: UpstreamConnection['socket']): void {
     if (!this.#headPending) return;
     this.#headPending = false;
-    socket.write(this.#spec.head, 'latin1');
+    socket.write(this.#attemptHead, 'latin1');
   }
 
   #requestSent(): void {
@@ -388,10 +419,12 @@ export class Exchange implements ConnectionUser, BodySink {
     this.#connection?.abandon();
     this.#connection = undefined;
     if (relaying) {
+      this.#attemptEvents?.finished({ status: this.#status, aborted: true });
       this.#finish({ status: this.#status, origin: 'destination', errorCode: undefined, aborted: true });
       return;
     }
-    this.#finish({ status: 502, origin: 'intermediary', errorCode: 'FHIRMESH_UPSTREAM_RESET', aborted: false });
+    this.#attemptEvents?.finished({ errorCode: 'FHIRMESH_UPSTREAM_RESET' });
+    this.#finish({ status: 502, origin: 'intermediary', errorCode: 'FHIRMESH_UPSTREAM_RESET', errorMessage: 'the originator went away', aborted: false });
   }
 
   /** Gives up the upstream attempt and answers the originator (or cuts it, once the head is out). */
@@ -409,11 +442,14 @@ export class Exchange implements ConnectionUser, BodySink {
 
   #answer(error: ProxyError): void {
     this.#clearTimer();
+    // The attempt in progress (if one had started) ends with this failure.
+    if (this.#phase !== 'acquire' || this.#attemptEvents !== undefined) this.#attemptEvents?.finished({ errorCode: error.code });
+    this.#attemptEvents = undefined;
     this.#phase = 'done';
     // The originator's body was not all read: the connection cannot carry another request.
     if (!this.#spec.request.bodyComplete) this.#spec.request.closeAfter = true;
     const status = this.#spec.answerError(error);
-    this.#spec.done({ status, origin: 'intermediary', errorCode: error.code, aborted: false, attempts: this.#attempt });
+    this.#spec.done({ status, origin: 'intermediary', errorCode: error.code, errorMessage: error.message, aborted: false, attempts: this.#attempt });
   }
 
   #abortDownstream(): void {
@@ -425,6 +461,7 @@ export class Exchange implements ConnectionUser, BodySink {
       return;
     }
     this.#spec.request.abort();
+    this.#attemptEvents?.finished({ status: this.#status, aborted: true });
     this.#finish({ status: this.#status, origin: 'destination', errorCode: undefined, aborted: true });
   }
 
@@ -436,6 +473,17 @@ export class Exchange implements ConnectionUser, BodySink {
     this.#spec.request.onDrain(undefined);
     this.#spec.done({ ...result, attempts: this.#attempt });
   }
+}
+
+/** A later intermediary's own error answer: its `Fhirmesh-Error` names a code fhirmesh knows. */
+function laterIntermediaryError(raw: readonly string[]): ProxyErrorCode | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 14 || name.toLowerCase() !== 'fhirmesh-error') continue;
+    const value = (raw[i + 1] as string).trim();
+    return Object.hasOwn(PROXY_ERRORS, value) ? (value as ProxyErrorCode) : undefined;
+  }
+  return undefined;
 }
 
 /** What makes a response head unrelayable, or undefined. */

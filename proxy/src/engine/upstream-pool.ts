@@ -5,10 +5,13 @@
 import net from 'node:net';
 import type * as Tls from 'node:tls';
 import type { CompiledBackend, CompiledRoute } from '../../../api/index.ts';
+import type { PoolUsage } from '../telemetry/metrics.ts';
 import { Http1Parser, type MessageHead, type MessageSink, type ParseFailure } from './http1-parser.ts';
 
 export interface BackendTarget {
   key: string;
+  /** The backend's base URL, parsed once (telemetry logs its origin). */
+  url: URL;
   host: string;
   port: number;
   isTls: boolean;
@@ -251,6 +254,10 @@ class BackendPool {
     return this.#open - this.#idle.length;
   }
 
+  get idleCount(): number {
+    return this.#idle.length;
+  }
+
   /** Calls back with a connection now (idle or new) or once one is free. */
   acquire(onConnection: (connection: UpstreamConnection) => void): void {
     for (;;) {
@@ -372,9 +379,17 @@ export class UpstreamPools {
     }
   }
 
-  /** Sockets in use and idle per backend key, for the pool-use metric. */
-  usage(): { key: string; inUse: number }[] {
-    return [...this.#pools.values()].map((p) => ({ key: p.target.key, inUse: p.inUse }));
+  /** Connections carrying an exchange and idle, per backend origin, for the pool-use metric. */
+  usage(): PoolUsage[] {
+    const byOrigin = new Map<string, PoolUsage>();
+    for (const pool of this.#pools.values()) {
+      const origin = pool.target.url.origin;
+      const usage = byOrigin.get(origin) ?? { backend: origin, active: 0, idle: 0 };
+      usage.active += pool.inUse;
+      usage.idle += pool.idleCount;
+      byOrigin.set(origin, usage);
+    }
+    return [...byOrigin.values()];
   }
 
   destroy(): void {
@@ -407,6 +422,7 @@ export function backendTarget(backend: CompiledBackend): BackendTarget {
   }
   return {
     key: JSON.stringify([url.origin, tlsSpec?.serverName, tlsSpec?.caPem, tlsSpec?.certPem, tlsSpec?.keyPem]),
+    url,
     host,
     port,
     isTls,

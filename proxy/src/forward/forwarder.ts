@@ -5,8 +5,9 @@ import { http, https } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { CompiledBackend, CompiledRoute, RetryOn } from '../../../api/index.ts';
-import { isProxyError, ProxyError, type ProxyErrorCode } from '../errors.ts';
+import { isProxyError, PROXY_ERRORS, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { BODY_FRAMING_FAILED, type BodyFraming, hasBody } from '../server/request-framing.ts';
+import type { AttemptHandle, RequestHandle, RetryReason } from '../telemetry/request-telemetry.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { UpstreamPool } from './upstream-pool.ts';
 import { isRewritableBody, rewriteUrlPrefix, StreamingReplace, URL_HEADERS } from './url-rewriter.ts';
@@ -24,11 +25,18 @@ export interface ForwardRequest {
   authority: string | undefined;
   /** How the request body arrived (server/request-framing.ts): the next hop gets the same framing. */
   framing: BodyFraming;
+  /** This request's telemetry: told of each attempt, and gives the trace context each one sends. */
+  telemetry: RequestHandle;
 }
 
 export interface ForwardResult {
   status: number;
   attempts: number;
+  /**
+   * The answer is an error a later intermediary made itself (its `Fhirmesh-Error` header names a
+   * known code), not the destination's: telemetry counts it as the intermediaries', passed through.
+   */
+  intermediaryError: ProxyErrorCode | undefined;
 }
 
 /** Thrown once the response has started: the only honest signal left is to cut the connection. */
@@ -57,11 +65,18 @@ export class Forwarder {
     this.#intermediaryId = intermediaryId;
   }
 
+  /** The backend's parsed base URL (cached per compiled backend), for telemetry. */
+  backendUrl(backend: CompiledBackend): URL {
+    return this.#pool.parse(backend).url;
+  }
+
   async forward(request: ForwardRequest): Promise<ForwardResult> {
-    const { req, route, backend } = request;
+    const { req, route, backend, telemetry } = request;
     const parsed = this.#pool.parse(backend);
     const upstreamPath =
       (parsed.basePath + request.path || '/') + (request.query === '' ? '' : `?${request.query}`);
+    // Tracing on: each attempt names its own client span as the parent (W3C: a tracing intermediary
+    // replaces traceparent), appended per attempt below. Off: the originator's travels untouched.
     const headers = upstreamRequestHeaders(req.rawHeaders, {
       intermediaryId: this.#intermediaryId,
       upstreamHost: parsed.hostHeader,
@@ -71,15 +86,22 @@ export class Forwarder {
       protocol: request.protocol,
       httpVersion: req.httpVersion,
       framing: request.framing,
+      dropTraceContext: telemetry.replacesTraceContext,
     });
+    const endToEndLength = headers.length;
     const withBody = hasBody(request.framing);
     // Bodies are streamed, never kept, so only a request without one can be sent twice.
     const replayable = !withBody && IDEMPOTENT.has(req.method ?? '');
     const maxAttempts = replayable ? 1 + route.retryAttempts : 1;
 
     let staleSocketRetried = false;
+    let retryReason: RetryReason | undefined;
     for (let attempt = 1; ; attempt++) {
       const lease = this.#pool.acquire(backend, parsed);
+      const events = telemetry.attemptStarted({ retryReason });
+      // Node copies the list when the request is made, so one array serves every attempt.
+      headers.length = endToEndLength;
+      for (const field of events.upstreamHeaders()) headers.push(field);
       let exchange: Exchange;
       try {
         exchange = await sendOnce({
@@ -97,25 +119,37 @@ export class Forwarder {
           idleTimeoutMs: route.idleTimeoutMs,
           // A retry can start after the originator has gone; 'close' will not fire a second time.
           onClientGone: (fn) => (request.res.destroyed ? fn() : request.res.once('close', fn)),
+          events,
         });
       } catch (err) {
         lease.release();
-        if (!(err instanceof UpstreamFailure)) throw err;
+        if (!(err instanceof UpstreamFailure)) {
+          events.finished({ errorCode: isProxyError(err) ? err.code : 'FHIRMESH_INTERNAL' });
+          throw err;
+        }
         const failure = err;
         // Nobody is waiting for another attempt.
-        if (request.res.destroyed) throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
+        if (request.res.destroyed) {
+          events.finished({ errorCode: failure.code });
+          throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
+        }
         // A pooled socket the server had just closed is not a failure of the backend (Node docs:
         // Http.ClientRequest reusedSocket): try once more when that is safe (the pool hands out
         // its most recently used socket first, which the server has not had time to close).
         if (failure.reusedSocket && failure.code === 'FHIRMESH_UPSTREAM_RESET' && replayable && !staleSocketRetried) {
           staleSocketRetried = true;
+          retryReason = 'stale-socket';
+          events.finished({ errorCode: failure.code, retryReason });
           attempt--;
           continue;
         }
         if (attempt < maxAttempts && retryableFailure(route, failure)) {
+          retryReason = failure.phase === 'connect' ? 'connect-failure' : 'reset';
+          events.finished({ errorCode: failure.code, retryReason });
           await delay(RETRY_BACKOFF_MS * 2 ** (attempt - 1));
           continue;
         }
+        events.finished({ errorCode: failure.code });
         throw new ProxyError(failure.code, failure.message, { cause: failure.cause });
       }
       const status = exchange.response.statusCode ?? 502;
@@ -124,17 +158,27 @@ export class Forwarder {
         exchange.response.resume();
         exchange.response.once('end', lease.release);
         exchange.response.once('error', lease.release);
+        retryReason = statusCondition;
+        events.finished({ status, retryReason });
         await delay(RETRY_BACKOFF_MS * 2 ** (attempt - 1));
         continue;
       }
       try {
         await relay(exchange, request, backend);
+        events.finished({ status });
+      } catch (err) {
+        events.finished({ status, aborted: true });
+        throw err;
       } finally {
         lease.release();
       }
-      return { status, attempts: attempt };
+      return { status, attempts: attempt, intermediaryError: laterIntermediaryError(exchange.response.headers['fhirmesh-error']) };
     }
   }
+}
+
+function laterIntermediaryError(value: string | string[] | undefined): ProxyErrorCode | undefined {
+  return typeof value === 'string' && Object.hasOwn(PROXY_ERRORS, value) ? (value as ProxyErrorCode) : undefined;
 }
 
 function retryableFailure(route: CompiledRoute, failure: UpstreamFailure): boolean {
@@ -164,6 +208,8 @@ interface SendOptions {
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;
   onClientGone: (fn: () => void) => void;
+  /** Told when a new connection is up and when the response head arrives. */
+  events: AttemptHandle;
 }
 
 interface Exchange {
@@ -256,6 +302,7 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
       socket.once(options.transport === https ? 'secureConnect' : 'connect', () => {
         phase = 'request';
         connected = true;
+        options.events.upstreamConnected();
         if (timer !== undefined) clearTimeout(timer);
         timer = undefined;
         armFirstByte();
@@ -301,6 +348,7 @@ function sendOnce(options: SendOptions): Promise<Exchange> {
         }
       }
       settled = true;
+      options.events.firstByte(response.statusCode ?? 502);
       resolve({ upstream, response });
     });
     // A 101 nobody asked for (fhirmesh never forwards Upgrade): the socket now speaks something else.

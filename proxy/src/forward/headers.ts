@@ -28,6 +28,11 @@ export interface UpstreamHeaderContext {
   httpVersion: string;
   /** How the body arrived (server/request-framing.ts); it is framed the same way upstream. */
   framing: BodyFraming;
+  /**
+   * Leave out traceparent/tracestate: a tracing hop sends its own (W3C Trace Context: the parent-id
+   * names this hop's span, and tracestate travels with it). Not tracing, they pass untouched.
+   */
+  dropTraceContext?: boolean;
 }
 
 /** Names listed in Connection are hop-by-hop for this message too. */
@@ -66,6 +71,9 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], ctx: Upstr
       case 'via':
         via = via === undefined ? value : `${via}, ${value}`;
         continue;
+      case 'traceparent':
+      case 'tracestate':
+        if (ctx.dropTraceContext === true) continue;
     }
     out.push(name, value);
   }

@@ -5,6 +5,7 @@ import { http, https } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CompiledBackend } from '../../../api/index.ts';
+import type { PoolUsage } from '../telemetry/metrics.ts';
 
 export interface ParsedBackend {
   key: string;
@@ -18,6 +19,8 @@ export interface ParsedBackend {
 
 interface PoolEntry {
   agent: Http.Agent;
+  /** `scheme://host:port`, the backend label of the upstream-sockets gauge. */
+  origin: string;
   inFlight: number;
   retired: boolean;
 }
@@ -49,7 +52,7 @@ export class UpstreamPool {
   acquire(backend: CompiledBackend, parsed: ParsedBackend): { agent: Http.Agent; release: () => void } {
     let entry = this.#entries.get(parsed.key);
     if (entry === undefined) {
-      entry = { agent: createAgent(backend, parsed), inFlight: 0, retired: false };
+      entry = { agent: createAgent(backend, parsed), origin: parsed.url.origin, inFlight: 0, retired: false };
       this.#entries.set(parsed.key, entry);
     }
     const held = entry;
@@ -76,6 +79,19 @@ export class UpstreamPool {
       entry.retired = true;
       if (entry.inFlight === 0) entry.agent.destroy();
     }
+  }
+
+  /** Sockets per backend origin, active and idle, for the upstream-sockets gauge (read at scrape time). */
+  usage(): PoolUsage[] {
+    const byOrigin = new Map<string, PoolUsage>();
+    for (const entry of this.#entries.values()) {
+      const origin = entry.origin;
+      const usage = byOrigin.get(origin) ?? { backend: origin, active: 0, idle: 0 };
+      usage.active += countSockets(entry.agent.sockets);
+      usage.idle += countSockets(entry.agent.freeSockets);
+      byOrigin.set(origin, usage);
+    }
+    return [...byOrigin.values()];
   }
 
   destroy(): void {
@@ -133,4 +149,10 @@ function createPlainAgent(backend: CompiledBackend, parsed: ParsedBackend): Http
     ...(tls?.keyPem !== undefined ? { key: tls.keyPem } : {}),
     ...(tls?.serverName !== undefined ? { servername: tls.serverName } : {}),
   });
+}
+
+function countSockets(byName: NodeJS.ReadOnlyDict<readonly unknown[]>): number {
+  let count = 0;
+  for (const list of Object.values(byName)) count += list?.length ?? 0;
+  return count;
 }

@@ -5,19 +5,18 @@
 import { http } from '../internal/builtins.ts';
 import type * as Http from 'node:http';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { DEFAULT_LIMITS, type ProxyLimits } from '../config/limits.ts';
 import { isProxyError, ProxyError, type ProxyErrorCode } from '../errors.ts';
 import { type Forwarder, ResponseAbortedError } from '../forward/forwarder.ts';
 import { viaContains } from '../forward/headers.ts';
-import { classifyFhirRequest, type FhirRequestInfo, UNCLASSIFIED } from '../metadata/fhir-request.ts';
+import { classifyFhirRequest } from '../metadata/fhir-request.ts';
 import { parseRequestTarget } from '../metadata/request-target.ts';
 import { resolveDestination } from '../metadata/routing-metadata.ts';
 import { chooseOutcomeFormat, formatParamOf, type RenderedOutcome, renderOutcome } from '../outcome/operation-outcome.ts';
 import { selectBackend } from '../table/route-table.ts';
 import type { TableHolder } from '../table/table-holder.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { ProxyMetrics } from '../telemetry/metrics.ts';
+import type { RequestTelemetry } from '../telemetry/request-telemetry.ts';
 import { parseErrorOutcome } from './parse-errors.ts';
 import { BODY_FRAMING_FAILED, hasBody, requestFraming } from './request-framing.ts';
 
@@ -26,8 +25,8 @@ export interface ProxyServerOptions {
   holder: TableHolder;
   forwarder: Forwarder;
   logger: Logger;
-  metrics: ProxyMetrics;
-  accessLog: boolean;
+  /** Metrics, access line, spans and trace context of each request (telemetry/request-telemetry.ts). */
+  telemetry: RequestTelemetry;
   limits?: Partial<ProxyLimits>;
 }
 
@@ -163,20 +162,26 @@ export class ProxyServer {
   }
 
   async #handle(req: Http.IncomingMessage, res: Http.ServerResponse): Promise<void> {
-    const { holder, forwarder, metrics, intermediaryId } = this.#options;
+    const { holder, forwarder, intermediaryId } = this.#options;
     const limits = this.#limits;
-    const started = performance.now();
     this.#inFlight++;
-    metrics.requestStarted();
     const method = req.method ?? 'GET';
+    const headers = req.headers;
+    const telemetry = this.#options.telemetry.start({
+      method,
+      scheme: 'encrypted' in req.socket ? 'https' : 'http',
+      // A repeated traceparent is invalid (W3C Trace Context 3.2): treated as absent.
+      traceparent: singleValue(headers.traceparent),
+      tracestate: headerValue(headers.tracestate),
+      header: (name) => headerValue(headers[name]),
+    });
     // The table is read once: a reload during this request does not change its route.
     const table = holder.current;
-    let destination = 'unknown';
     let counted: string | undefined;
-    let request: FhirRequestInfo = UNCLASSIFIED;
     let status = 500;
     let origin: 'intermediary' | 'destination' = 'intermediary';
     let errorCode: ProxyErrorCode | undefined;
+    let errorMessage: string | undefined;
     let aborted = false;
     // Until the framing is known, what follows the head cannot be told from the next request.
     let bodyFollows = true;
@@ -192,13 +197,22 @@ export class ProxyServer {
       bodyFollows = hasBody(framing);
       const target = parseRequestTarget(req.url ?? '/', hostValues(req.rawHeaders), req.httpVersion, limits);
       if (!holder.loaded) throw new ProxyError('FHIRMESH_NOT_READY', 'this intermediary has no route table yet; retry shortly');
-      if (viaContains(headerValue(req.headers.via), intermediaryId)) {
+      if (viaContains(headerValue(headers.via), intermediaryId)) {
         throw new ProxyError('FHIRMESH_LOOP_DETECTED', `the request has already passed through '${intermediaryId}' (Via); check the routes for a cycle`);
       }
-      const resolved = resolveDestination(table, { target, destinationHeader: headerValue(req.headers['x-destination']) });
+      const resolved = resolveDestination(table, { target, destinationHeader: headerValue(headers['x-destination']) });
       const route = resolved.route;
-      destination = route.destinationId;
-      request = classifyFhirRequest(method, resolved.segments);
+      const destination = route.destinationId;
+      const request = classifyFhirRequest(method, resolved.segments);
+      const { backend, rule } = selectBackend(route, method, request);
+      telemetry.routed({
+        destination,
+        interaction: request.interaction,
+        resourceType: request.resourceType,
+        routeTemplate: request.routeTemplate,
+        rule: rule?.name,
+        backendUrl: forwarder.backendUrl(backend),
+      });
       if (!(route.allowedMethods as readonly string[]).includes(method)) {
         res.setHeader('Allow', route.allowedMethods.join(', '));
         throw new ProxyError('FHIRMESH_METHOD_NOT_ALLOWED', `${method} is not allowed for destination ${destination}; allowed: ${route.allowedMethods.join(', ')}`);
@@ -212,7 +226,6 @@ export class ProxyServer {
       }
       this.#inFlightByDestination.set(destination, inFlightHere + 1);
       counted = destination;
-      const { backend } = selectBackend(route, method, request);
       const result = await forwarder.forward({
         req,
         res,
@@ -223,19 +236,22 @@ export class ProxyServer {
         protocol: 'encrypted' in req.socket ? 'https' : 'http',
         authority: target.authority,
         framing,
+        telemetry,
       });
       status = result.status;
-      origin = 'destination';
+      // A later hop's own error answer, passed through unchanged: the intermediaries', not the destination's.
+      origin = result.intermediaryError === undefined ? 'destination' : 'intermediary';
+      errorCode = result.intermediaryError;
     } catch (err) {
       if (err instanceof ResponseAbortedError) {
         status = err.status;
         origin = 'destination';
         aborted = true;
-        metrics.responseAborted(destination);
       } else {
         const proxyError = isProxyError(err) ? err : new ProxyError('FHIRMESH_INTERNAL', 'the intermediary failed while handling the request', { cause: err });
-        if (!isProxyError(err)) this.#options.logger.log('error', 'internal error', { error: String(err), destination });
+        if (!isProxyError(err)) this.#options.logger.log('error', 'internal error', { error: String(err) });
         errorCode = proxyError.code;
+        errorMessage = proxyError.message;
         status = this.#answer(req, res, proxyError, bodyFollows && !req.complete);
       }
     } finally {
@@ -245,21 +261,7 @@ export class ProxyServer {
         if (left === 0) this.#inFlightByDestination.delete(counted);
         else this.#inFlightByDestination.set(counted, left);
       }
-      const seconds = (performance.now() - started) / 1000;
-      metrics.requestFinished({ destination, method, interaction: request.interaction, resourceType: request.resourceType, status, origin }, seconds);
-      if (this.#options.accessLog) {
-        this.#options.logger.log('info', 'access', {
-          destination,
-          method,
-          interaction: request.interaction,
-          route: `${method} ${request.routeTemplate}`,
-          status,
-          origin,
-          durationMs: Math.round(seconds * 1e4) / 10,
-          ...(errorCode !== undefined ? { errorCode } : {}),
-          ...(aborted ? { aborted: true } : {}),
-        });
-      }
+      telemetry.finished({ status, origin, errorCode, ...(errorMessage !== undefined ? { errorMessage } : {}), aborted });
       if (this.#draining && this.#inFlight === 0) this.#drained?.();
     }
   }
@@ -301,10 +303,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    this.#options.metrics.requestFinished(
-      { destination: 'unknown', method: 'other', interaction: 'other', resourceType: undefined, status: outcome.status, origin: 'intermediary' },
-      0,
-    );
+    this.#options.telemetry.unparsed(outcome.status, outcome.code);
     // Nothing more is read: what follows a parse error is not a request.
     socket.pause();
     const latest = state.latest;
@@ -350,6 +349,10 @@ export class ProxyServer {
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function singleValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? undefined : value;
 }
 
 /** Every Host field as sent: the parsed headers keep only the first of a duplicated Host. */

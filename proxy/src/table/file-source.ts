@@ -27,6 +27,7 @@ export function startFileSource(
       // A table the proxy cannot run (a backend's TLS material that does not load) is a refusal.
       throw new RoutesFileError(routesFile, [installErr instanceof Error ? installErr.message : String(installErr)]);
     }
+    holder.confirmed();
     last = loaded;
     logger.log('info', 'route table loaded', { file: routesFile, version: loaded.snapshot.version, routes: loaded.snapshot.routes.length });
   } catch (err) {
@@ -41,9 +42,11 @@ export function startFileSource(
     last,
     (loaded) => {
       const table = holder.install(loaded.snapshot);
+      holder.confirmed();
       logger.log('info', 'route table reloaded', { file: routesFile, version: table.version, routes: table.size });
     },
     (err) => {
+      holder.unconfirmed();
       metrics.tableRejected();
       logger.log('error', 'routes file change refused; keeping the table in force', {
         file: routesFile,

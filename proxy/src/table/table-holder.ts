@@ -9,6 +9,8 @@ export type TableListener = (table: RouteTable) => void;
 export class TableHolder {
   #current: RouteTable = RouteTable.empty();
   #loaded = false;
+  /** Since when (ms since the epoch) the table has not been known current; undefined while it is. */
+  #staleSinceMs: number | undefined = Date.now();
   readonly #listeners: TableListener[] = [];
   readonly #checks: TableListener[] = [];
 
@@ -32,6 +34,21 @@ export class TableHolder {
     this.#loaded = true;
     for (const listener of this.#listeners) listener(table);
     return table;
+  }
+
+  /** The source says the table in force is its current one (applied, or confirmed unchanged). */
+  confirmed(): void {
+    this.#staleSinceMs = undefined;
+  }
+
+  /** The source cannot vouch for the table any more (stream lost, new table refused); idempotent. */
+  unconfirmed(atMs: number = Date.now()): void {
+    this.#staleSinceMs ??= atMs;
+  }
+
+  /** 0 while the table is known current, else the seconds since it stopped being so. */
+  staleSeconds(nowMs: number = Date.now()): number {
+    return this.#staleSinceMs === undefined ? 0 : Math.max(0, (nowMs - this.#staleSinceMs) / 1000);
   }
 
   onInstall(listener: TableListener): void {

@@ -27,7 +27,9 @@ const cases: [string, string, string, string | undefined, string | undefined, st
   ['GET', '$export', 'operation', undefined, '$export', '$export'],
   ['POST', 'ServiceRequest/$submit', 'operation', 'ServiceRequest', '$submit', 'ServiceRequest/$submit'],
   ['GET', 'Patient/123/$everything', 'operation', 'Patient', '$everything', 'Patient/{id}/$everything'],
-  ['GET', 'MadeUpType/1', 'read', 'MadeUpType', undefined, 'MadeUpType/{id}'],
+  // Routing sees any type; the template shows only R4 types, so a name in that position is not logged.
+  ['GET', 'MadeUpType/1', 'read', 'MadeUpType', undefined, '{type}/{id}'],
+  ['GET', 'Patient/123/Smith', 'search-type', 'Smith', undefined, 'Patient/{id}/{type}'],
   ['GET', '$export-poll-status/job-1', 'other', undefined, undefined, '{other}'],
   ['GET', 'bulk/files/1.ndjson', 'other', undefined, undefined, '{other}'],
   ['POST', 'Patient/123', 'other', undefined, undefined, '{other}'],
@@ -43,5 +45,10 @@ describe('classifyFhirRequest', () => {
     const info = classifyFhirRequest('GET', ['Patient', '9f8e7d6c-secret-mrn', '_history', '77']);
     expect(info.routeTemplate).not.toContain('9f8e7d6c');
     expect(info.routeTemplate).not.toContain('77');
+  });
+
+  it('never puts a word in a resource type’s place into the route template unless it is an R4 type', () => {
+    const info = classifyFhirRequest('GET', ['Smithjohn', 'x']);
+    expect(info).toMatchObject({ interaction: 'read', resourceType: 'Smithjohn', routeTemplate: '{type}/{id}' });
   });
 });

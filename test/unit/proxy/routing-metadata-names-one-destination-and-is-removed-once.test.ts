@@ -167,7 +167,8 @@ describe('routing metadata, for any table and request', () => {
     // The generator reaches every branch the property is about, not only refusals.
     expect(seen.routed).toBeGreaterThan(200);
     expect(seen.pathStripped).toBeGreaterThan(50);
-    expect(seen.queryStripped).toBeGreaterThan(20);
+    // (The query parameter is the rarest shape the generator makes: about 1 % of runs.)
+    expect(seen.queryStripped).toBeGreaterThan(5);
     expect(seen.conflicts).toBeGreaterThan(50);
   });
 

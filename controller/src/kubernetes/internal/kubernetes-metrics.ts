@@ -1,5 +1,6 @@
 // Metrics of Kubernetes mode, registered on the controller's registry: informer restarts, status
-// writes, work-queue depth and retries, leadership, live proxy reports. Labels are fixed lists.
+// writes, work-queue depth and retries, live proxy reports (leadership is in telemetry/metrics.ts, shared
+// with standalone mode). Labels are fixed lists.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -8,7 +9,6 @@ export type StatusWriteResult = 'written' | 'gone' | 'conflict' | 'retry' | 'ref
 export class KubernetesMetrics {
   readonly #restarts: Counter<'resource' | 'reason'>;
   readonly #writes: Counter<'result'>;
-  readonly #leader: Gauge;
   readonly #queueDepth: Gauge;
   readonly #retries: Counter;
   readonly #reports: Gauge;
@@ -24,11 +24,6 @@ export class KubernetesMetrics {
       name: 'fhirmesh_controller_status_writes_total',
       help: 'FhirRoute status PATCHes by result: written, gone (404), conflict (409), retry (no answer, 429, 5xx), refused (other 4xx).',
       labelNames: ['result'],
-      registers: [registry],
-    });
-    this.#leader = new Gauge({
-      name: 'fhirmesh_controller_leader',
-      help: '1 while this replica holds the leader Lease and writes status, else 0.',
       registers: [registry],
     });
     this.#queueDepth = new Gauge({
@@ -54,10 +49,6 @@ export class KubernetesMetrics {
 
   statusWrite(result: StatusWriteResult): void {
     this.#writes.inc({ result });
-  }
-
-  leading(isLeader: boolean): void {
-    this.#leader.set(isLeader ? 1 : 0);
   }
 
   queueDepth(depth: number): void {

@@ -11,6 +11,7 @@ import type { Authenticator } from '../../discovery/index.ts';
 import { ControllerError } from '../../errors.ts';
 import type { RouteWatcher, SourceState } from '../../sources/index.ts';
 import type { ProxyView } from '../../status/index.ts';
+import { type ChangeTracer, NO_TRACING } from '../../telemetry/change-tracer.ts';
 import type { ControllerMetrics } from '../../telemetry/metrics.ts';
 import { TokenBucket } from './backoff.ts';
 import { KubeClient } from './kube-client.ts';
@@ -46,6 +47,7 @@ export interface KubernetesModeOptions {
   namespace?: string;
   logger: Logger;
   metrics: ControllerMetrics;
+  tracer?: ChangeTracer;
   tuning?: KubernetesTuning;
 }
 
@@ -80,6 +82,7 @@ export class KubernetesMode implements ControllerMode {
   readonly controllerId: string;
   readonly logger: Logger;
   readonly metrics: ControllerMetrics;
+  readonly tracer: ChangeTracer;
   readonly statusSink: RouteStatusWriter;
   /** The authenticated client, shared by informers, status writes, leader election and TokenReview. */
   readonly client: KubeClient;
@@ -113,6 +116,7 @@ export class KubernetesMode implements ControllerMode {
     this.client = client;
     this.logger = logger;
     this.metrics = options.metrics;
+    this.tracer = options.tracer ?? NO_TRACING;
     this.controllerId = replicaId;
     this.#replicaPod = flags.replicaPod;
 
@@ -155,18 +159,20 @@ export class KubernetesMode implements ControllerMode {
       logger,
       metrics,
       writeLimiter: new TokenBucket({ ratePerSecond: tuning.statusWritesPerSecond ?? 20, burst: tuning.statusWriteBurst ?? 50 }),
+      ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
+      cause: () => this.#attached?.store.changeOf(this.#attached.store.current),
     });
     // Handlers only enqueue: a route edited, re-created, or its status changed by someone else.
     this.routes.onChange((key) => this.statusSink.enqueue(key));
     this.leadership.onChange((leading) => {
-      metrics.leading(leading);
+      options.metrics.leading(leading);
       if (!leading) return;
       // Statuses computed as a follower, again against what the old leader wrote (its transition
       // times), then every route is compared with its stored status.
       this.#attached?.reconciler.reconcile();
       this.statusSink.enqueueAll();
     });
-    metrics.leading(this.leadership.isLeader());
+    options.metrics.leading(this.leadership.isLeader());
 
     // Cross-replica ACK state: only with leader election, i.e. when there can be several replicas.
     this.#reportTiming = election === undefined ? undefined : { ...reportTimingFor(election.leaseDurationMs), ...tuning.reports };

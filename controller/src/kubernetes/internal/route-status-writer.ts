@@ -1,6 +1,7 @@
 // The StatusSink of Kubernetes mode: enqueue() only queues the key; reconcile(key) reads the route's
 // desired status, compares it with the cached object and PATCHes the status subresource when they differ.
 
+import type { ChangeRef, ChangeTracer } from '../../telemetry/change-tracer.ts';
 import { API_VERSION, type FhirRoute, type FhirRouteStatus } from '../../../../api/index.ts';
 import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
 import type { StatusSink } from '../../status/index.ts';
@@ -73,6 +74,9 @@ export interface RouteStatusWriterOptions {
   metrics?: KubernetesMetrics;
   /** Spaces PATCHes out when many statuses change at once (a rollout, a leader taking over). */
   writeLimiter?: TokenBucket;
+  /** A span per PATCH, linked to the change in force (cause). */
+  tracer?: ChangeTracer;
+  cause?: () => ChangeRef | undefined;
 }
 
 interface OwnWrite {
@@ -129,8 +133,16 @@ export class RouteStatusWriter implements StatusSink {
     // Leadership can be lost while waiting for a write slot.
     if (!this.#options.leader.isLeader()) return 'not-leader';
     const { namespace, name } = splitKey(key);
-    const response = await this.#options.patcher.patchStatus(namespace, name, { metadata: { resourceVersion }, status: desired });
+    const span = this.#options.tracer?.status(this.#options.cause?.(), 'write', key);
+    let response: Awaited<ReturnType<StatusPatcher['patchStatus']>>;
+    try {
+      response = await this.#options.patcher.patchStatus(namespace, name, { metadata: { resourceVersion }, status: desired });
+    } catch (err) {
+      span?.end('retry');
+      throw err;
+    }
     const { status } = response;
+    span?.end(status >= 200 && status < 300 ? 'written' : status === 404 ? 'gone' : status === 409 ? 'conflict' : status === 429 || status >= 500 ? 'retry' : 'refused', { http_status: String(status) });
     if (status >= 200 && status < 300) {
       this.#ownWrites.set(key, { uid, resourceVersionBefore: resourceVersion, status: desiredText });
       this.#options.metrics?.statusWrite('written');

@@ -3,6 +3,7 @@
 // cached resourceVersion, only by the leader, never for a stale computation; 404 drops, 409/5xx
 // retry, other 4xx are terminal.
 
+import { type ChangeRef, type ChangeTracer, NO_TRACING } from '../../../../controller/src/telemetry/change-tracer.ts';
 import { describe, expect, it } from 'vitest';
 import type { Condition, FhirRoute, FhirRouteStatus } from '../../../../api/index.ts';
 import { KubeApiError } from '../../../../controller/src/kubernetes/internal/kube-client.ts';
@@ -48,7 +49,7 @@ class RecordingPatcher implements StatusPatcher {
   }
 }
 
-function world(options: { leader?: boolean } = {}) {
+function world(options: { leader?: boolean; tracer?: ChangeTracer } = {}) {
   const cache = new Map<string, { route: FhirRoute; resourceVersion: string }>();
   const patcher = new RecordingPatcher();
   const leader = { leading: options.leader ?? true, isLeader: () => leader.leading };
@@ -66,6 +67,7 @@ function world(options: { leader?: boolean } = {}) {
     queue,
     leader,
     logger: silentLogger(),
+    ...(options.tracer === undefined ? {} : { tracer: options.tracer, cause: () => CHANGE }),
   });
   const put = (resourceVersion: string, generation: number, current?: FhirRouteStatus): void => {
     const object = route({ destination: 'acme' }, { name: 'acme', namespace: 'payers', generation, uid: 'uid-1', resourceVersion });
@@ -78,6 +80,49 @@ function world(options: { leader?: boolean } = {}) {
   };
   return { cache, patcher, leader, queue, writer, put, publish, desired };
 }
+
+const CHANGE: ChangeRef = { changeRef: true };
+
+/** A tracer that records the status spans opened and how each ended. */
+function recordingTracer(): ChangeTracer & { spans: { cause: ChangeRef | undefined; operation: string; route: string | undefined; outcome?: string }[] } {
+  const spans: { cause: ChangeRef | undefined; operation: string; route: string | undefined; outcome?: string }[] = [];
+  return {
+    ...NO_TRACING,
+    spans,
+    status(cause, operation, route) {
+      const span: (typeof spans)[number] = { cause, operation, route };
+      spans.push(span);
+      return { end: (outcome) => void (span.outcome = outcome) };
+    },
+  };
+}
+
+describe('RouteStatusWriter spans', () => {
+  it('opens one span per PATCH, linked to the change in force, ending in the PATCH’s result', async () => {
+    const tracer = recordingTracer();
+    const w = world({ tracer });
+    w.put('100', 1);
+    w.publish('payers/acme', status(1, false));
+    expect(await w.writer.reconcile('payers/acme')).toBe('written');
+    w.patcher.answers = [409];
+    w.put('101', 1);
+    w.publish('payers/acme', status(1, true));
+    await expect(w.writer.reconcile('payers/acme')).rejects.toThrow();
+    expect(tracer.spans).toEqual([
+      { cause: CHANGE, operation: 'write', route: 'payers/acme', outcome: 'written' },
+      { cause: CHANGE, operation: 'write', route: 'payers/acme', outcome: 'conflict' },
+    ]);
+  });
+
+  it('opens none when there is nothing to write', async () => {
+    const tracer = recordingTracer();
+    const w = world({ tracer });
+    w.put('100', 1, status(1, false));
+    w.publish('payers/acme', status(1, false));
+    expect(await w.writer.reconcile('payers/acme')).toBe('in-sync');
+    expect(tracer.spans).toEqual([]);
+  });
+});
 
 describe('RouteStatusWriter.reconcile', () => {
   it('PATCHes the desired status with the cached resourceVersion, then nothing once the cache has it', async () => {

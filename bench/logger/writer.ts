@@ -1,0 +1,66 @@
+// Child process of run.ts: writes N access lines with one logger to stdout (a pipe the parent drains,
+// as a container runtime does) and reports its own CPU time and RSS on fd 3. Not run directly.
+import fs from 'node:fs';
+import { createLogger } from '../../runtime/index.ts';
+
+const [impl = 'runtime', linesText = '200000'] = process.argv.slice(2);
+const lines = Number(linesText);
+
+// The access line of proxy-server.ts, as request-telemetry.ts writes it with tracing on.
+function fields(i: number): Record<string, unknown> {
+  return {
+    destination: 'acme-payer',
+    method: 'GET',
+    interaction: 'read',
+    route: 'GET Patient/{id}',
+    rule: '(default)',
+    backend: 'http://fhir.acme.internal:8080',
+    status: 200,
+    origin: 'destination',
+    durationMs: 1.3 + (i % 7) / 10,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+  };
+}
+
+type Log = (i: number) => void;
+let log: Log;
+let flush: () => Promise<void>;
+switch (impl) {
+  case 'runtime': {
+    const logger = createLogger({ component: 'proxy' });
+    log = (i) => logger.log('info', 'access', fields(i));
+    // process.stdout queues writes a full pipe cannot take: wait until they are all written.
+    flush = () => new Promise((resolve) => process.stdout.write('', () => resolve()));
+    break;
+  }
+  case 'pino-sync':
+  case 'pino-async':
+  case 'pino-defaults': {
+    const { pino } = await import('pino');
+    const destination = pino.destination(impl === 'pino-async' ? { dest: 1, sync: false, minLength: 4096 } : { dest: 1, sync: true });
+    // pino-sync and pino-async write the runtime logger's shape (ISO time, level name); pino-defaults
+    // is pino at its fastest (epoch milliseconds, numeric level, pid and hostname).
+    const options =
+      impl === 'pino-defaults'
+        ? {}
+        : { base: { component: 'proxy' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+    const logger = pino(options, destination);
+    log = (i) => logger.info(fields(i), 'access');
+    flush = () => new Promise((resolve) => destination.flush(() => resolve()));
+    break;
+  }
+  default:
+    throw new Error(`unknown logger ${impl}: runtime | pino-sync | pino-async | pino-defaults`);
+}
+
+// Warm up the JIT, then measure.
+for (let i = 0; i < 20_000; i++) log(i);
+await flush();
+const before = process.cpuUsage();
+const started = performance.now();
+for (let i = 0; i < lines; i++) log(i);
+await flush();
+const cpu = process.cpuUsage(before);
+const wallMs = performance.now() - started;
+fs.writeSync(3, JSON.stringify({ impl, lines, cpuMicros: cpu.user + cpu.system, wallMs, rssBytes: process.memoryUsage.rss() }) + '\n');
