@@ -6,7 +6,7 @@ import { createLogger } from '../../runtime/index.ts';
 const [impl = 'runtime', linesText = '200000'] = process.argv.slice(2);
 const lines = Number(linesText);
 
-// The access line of proxy-server.ts, as request-telemetry.ts writes it with tracing on.
+// The proxy's access line, as request-telemetry.ts writes it with tracing on.
 function fields(i: number): Record<string, unknown> {
   return {
     destination: 'acme-payer',

@@ -4,9 +4,6 @@
 import { addressText, closeServer, describeTracing, listen, listenFailure, startTracing } from '../../runtime/index.ts';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { ProxyConfig } from './config/flags.ts';
-import { Forwarder } from './forward/forwarder.ts';
-import { UpstreamPool } from './forward/upstream-pool.ts';
-import { ProxyServer } from './server/proxy-server.ts';
 import { EngineServer } from './engine/engine-server.ts';
 import { UpstreamPools } from './engine/upstream-pool.ts';
 import { TableHolder } from './table/table-holder.ts';
@@ -36,11 +33,9 @@ export async function startProxy(
   // The OpenTelemetry SDK is loaded only when tracing is configured: a sidecar without it never pays its memory.
   const tracer = deps.tracer ?? (config.tracing === undefined ? undefined : await startRequestTracer(config));
   const holder = new TableHolder();
-  // fhirmesh's own HTTP/1.1 core; node:http (FHIRMESH_ENGINE=node) stays only while it is measured
-  // against it (bench/proxy) and goes once telemetry has moved over.
-  const core = (config.engine ?? process.env.FHIRMESH_ENGINE) !== 'node';
-  const pool = core ? new UpstreamPools() : new UpstreamPool();
-  if (pool instanceof UpstreamPools) holder.checkBeforeInstall((table) => pool.prepare(table.routes));
+  const pool = new UpstreamPools();
+  // A table whose backends cannot be used (a PEM that does not load) is refused before it is in force.
+  holder.checkBeforeInstall((table) => pool.prepare(table.routes));
   holder.onInstall((table) => {
     pool.retainOnly(table.routes.flatMap((r) => [r.backend, ...r.rules.map((rule) => rule.backend)]));
     metrics.tableLoaded(table.size, table.loadedAt, table.version);
@@ -68,10 +63,7 @@ export async function startProxy(
     }),
     ...(config.limits !== undefined ? { limits: config.limits } : {}),
   };
-  const proxy =
-    pool instanceof UpstreamPools
-      ? new EngineServer({ ...common, pools: pool }, listenTls === undefined ? undefined : (listener) => listenTls.create(listener))
-      : new ProxyServer({ ...common, forwarder: new Forwarder(pool, config.intermediaryId) });
+  const proxy = new EngineServer({ ...common, pools: pool }, listenTls === undefined ? undefined : (listener) => listenTls.create(listener));
   const admin = createAdminServer({ intermediaryId: config.intermediaryId, holder, metrics, isDraining: () => proxy.draining });
   let bound: { host: string; port: number };
   let adminBound: { host: string; port: number };

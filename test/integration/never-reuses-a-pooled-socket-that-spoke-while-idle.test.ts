@@ -3,17 +3,14 @@
 // response. The proxy closes such a socket at once and opens a new one for the next request; a
 // socket that stayed silent is reused. Counted at the destination, by connection.
 //
-// Two layers do this: the pool's guardIdleSockets (forward/upstream-pool.ts) and, since the fix for
-// CVE-2026-48931, Node's own http.Agent (it swaps the pooled socket's onread for a guard that
-// destroys it). On the pinned Node 24.21 the runtime's guard acts first, so this test pins the
-// behaviour, not which layer provides it: it still passes with the pool's 'data' listener removed.
+// The pool's connection does it (engine/upstream-pool.ts): a message that begins while no answer is
+// due marks the connection stray, and it is destroyed instead of reused.
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeYaml, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.ts';
 
 const GENUINE = '{"resourceType":"Patient","id":"genuine"}';
-const UNSOLICITED = '{"resourceType":"Patient","id":"unsolicited"}';
 
 interface Connection {
   socket: net.Socket;
@@ -89,8 +86,10 @@ describe('pooled upstream sockets', () => {
     expect(await read('/chatty/Patient/1')).toBe(GENUINE);
     const [first] = chatty.connections;
     if (first === undefined) throw new Error('the destination saw no chatty connection');
-    // The exchange is over and the socket is back in the pool: now it speaks, unasked.
-    first.socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: ${UNSOLICITED.length}\r\n\r\n${UNSOLICITED}`);
+    // The exchange is over and the socket is back in the pool: now it speaks, unasked. A whole,
+    // well-formed answer (bodiless, so nothing about it fails to parse): only the rule that no
+    // message may begin while none is due catches it.
+    first.socket.write('HTTP/1.1 204 No Content\r\nX-Unsolicited: yes\r\n\r\n');
     // The proxy closes it at once, long before its pool's own idle timeout (4 s).
     await expect.poll(() => first.closed, { timeout: 2_000, interval: 20 }).toBe(true);
     expect(await read('/chatty/Patient/2')).toBe(GENUINE);

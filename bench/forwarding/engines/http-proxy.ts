@@ -8,7 +8,7 @@ import { failUpstream } from '../internal/upstream-failure.ts';
 import { authorityOf, KEEP_ALIVE_MS, MAX_UPSTREAM_CONNECTIONS } from './engine.ts';
 import type { ForwardingEngine, UpstreamAddress } from './engine.ts';
 
-// Not a static import: see forwarder.ts (the ES namespace of node:http costs ~12 MB).
+// Not a static import: the ES namespace of node:http loads Node's bundled undici (~12 MB).
 const { Agent } = process.getBuiltinModule('node:http');
 
 export function createEngine(upstream: UpstreamAddress): ForwardingEngine {

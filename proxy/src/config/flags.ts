@@ -26,8 +26,6 @@ export interface ProxyConfig {
   tracing?: TracingSettings;
   /** Defaults (config/limits.ts) for what is not given. */
   limits?: Partial<ProxyLimits>;
-  /** The forwarding engine (under evaluation, issue 9); FHIRMESH_ENGINE when absent. */
-  engine?: 'node' | 'core';
   /** --tls-cert/--tls-key: the originator-facing listener speaks TLS with this pair. */
   listenTls?: { certFile: string; keyFile: string; /** How often the files are read again (default 10 s). */ reloadIntervalMs?: number };
 }

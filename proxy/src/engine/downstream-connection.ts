@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import { ProxyError } from '../errors.ts';
 import { Http1Parser, type MessageHead, type ParseFailure } from './http1-parser.ts';
+import { chunkPrefix, CRLF, LAST_CHUNK } from './wire-format.ts';
 
 export interface BodySink {
   onData(chunk: Buffer): void;
@@ -32,10 +33,10 @@ export interface RawAnswer {
   body: Buffer;
 }
 
-const CRLF = '\r\n';
+
 /** A request line without a version (HTTP/0.9). */
 const HTTP09_LINE = /^[A-Z]+ [^ \r\n]+\r?\n/;
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
 
 export class DownstreamRequest {
   readonly head: MessageHead;
@@ -137,12 +138,12 @@ export class DownstreamRequest {
     if (chunk.length === 0) return true;
     if (this.#framing !== 'chunked') return this.#out(chunk);
     if (this.#held !== undefined) {
-      this.#held.push(chunk.length.toString(16) + CRLF, chunk, CRLF);
+      this.#held.push(chunkPrefix(chunk.length), chunk, CRLF);
       return true;
     }
     const socket = this.connection.socket;
     socket.cork();
-    socket.write(chunk.length.toString(16) + CRLF, 'latin1');
+    socket.write(chunkPrefix(chunk.length), 'latin1');
     socket.write(chunk);
     const ok = socket.write(CRLF, 'latin1');
     process.nextTick(uncork, socket);

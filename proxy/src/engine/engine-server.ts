@@ -22,6 +22,7 @@ import type { RequestHandle, RequestTelemetry } from '../telemetry/request-telem
 import { DownstreamConnection, type DownstreamRequest } from './downstream-connection.ts';
 import { Exchange, type ExchangeResult } from './exchange.ts';
 import { httpDate } from './http-date.ts';
+import { requestHead } from './wire-format.ts';
 import type { UpstreamPools } from './upstream-pool.ts';
 
 export interface EngineServerOptions {
@@ -178,8 +179,7 @@ export class EngineServer {
         // intermediary replaces traceparent). Off: the originator's travels untouched.
         dropTraceContext: telemetry.replacesTraceContext,
       });
-      let block = `${head.method} ${upstreamPath} HTTP/1.1\r\n`;
-      for (let i = 0; i < headers.length; i += 2) block += `${headers[i] as string}: ${headers[i + 1] as string}\r\n`;
+      const block = requestHead(head.method, upstreamPath, headers);
       if (plan.expectsContinue) request.connection.write(CONTINUE);
       const exchange = new Exchange({
         request,

@@ -11,6 +11,7 @@ import type { BodySink, DownstreamRequest, ResponseFraming } from './downstream-
 import type { MessageHead } from './http1-parser.ts';
 import type { BackendTarget, ConnectionUser, UpstreamConnection, UpstreamPools } from './upstream-pool.ts';
 import { httpDate } from './http-date.ts';
+import { chunkPrefix, CRLF, LAST_CHUNK } from './wire-format.ts';
 import type { AttemptHandle, RequestHandle, RetryReason } from '../telemetry/request-telemetry.ts';
 
 export interface ExchangeResult {
@@ -46,8 +47,6 @@ const RETRYABLE_STATUS = new Map<number, RetryOn>([
   [504, 'gateway-timeout'],
 ]);
 const RETRY_BACKOFF_MS = 25;
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
 
 type Phase = 'acquire' | 'connect' | 'send' | 'wait' | 'relay' | 'discard' | 'done';
 
@@ -265,7 +264,7 @@ export class Exchange implements ConnectionUser, BodySink {
     if (framing.kind === 'chunked') {
       socket.cork();
       this.#writePendingHead(socket);
-      socket.write(chunk.length.toString(16) + CRLF, 'latin1');
+      socket.write(chunkPrefix(chunk.length), 'latin1');
       socket.write(chunk);
       ok = socket.write(CRLF, 'latin1');
       process.nextTick(() => socket.uncork());

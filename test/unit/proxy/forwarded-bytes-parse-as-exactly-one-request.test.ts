@@ -1,17 +1,18 @@
 // Property: for any request an originator may send (any method, framing-relevant headers in any
-// spelling, Connection naming them, bodies that look like requests), what the forwarder puts on the
+// spelling, Connection naming them, bodies that look like requests), what the proxy puts on the
 // wire parses as exactly one request at the destination, with the method, path and body sent.
-// The head comes from requestFraming + upstreamRequestHeaders and is written by node:http's
-// ClientRequest as forward/forwarder.ts does (header list, setHost: false, body piped per framing);
-// the bytes are captured raw, then given to Node's own HTTP server parser followed by a sentinel
-// request: everything before the sentinel is what those bytes parse as.
+// The head comes from requestFraming + upstreamRequestHeaders and is serialised, and the body
+// framed piece by piece, with engine/wire-format.ts exactly as engine/exchange.ts writes them;
+// the bytes are given to Node's own HTTP server parser followed by a sentinel request: everything
+// before the sentinel is what those bytes parse as.
 
 import fc from 'fast-check';
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chunkPrefix, CRLF, LAST_CHUNK, requestHead } from '../../../proxy/src/engine/wire-format.ts';
 import { upstreamRequestHeaders } from '../../../proxy/src/forward/headers.ts';
-import { requestFraming } from '../../../proxy/src/server/request-framing.ts';
+import { type BodyFraming, requestFraming } from '../../../proxy/src/server/request-framing.ts';
 
 const SENTINEL = 'GET /__sentinel HTTP/1.1\r\nHost: sentinel\r\n\r\n';
 const SMUGGLED = ['GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n', '0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n'];
@@ -70,61 +71,27 @@ class ParseServer {
   }
 }
 
-/** Records the raw bytes of one connection, until the client closes it. */
-class CaptureServer {
-  readonly server: net.Server;
-  #next: ((bytes: Buffer) => void) | undefined;
-  constructor() {
-    this.server = net.createServer((socket) => {
-      const chunks: Buffer[] = [];
-      const done = this.#next;
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      socket.on('error', () => undefined);
-      socket.on('close', () => done?.(Buffer.concat(chunks)));
-    });
-  }
-  expect(): Promise<Buffer> {
-    return new Promise((resolve) => (this.#next = resolve));
-  }
-}
-
 let parser: ParseServer;
-let capture: CaptureServer;
 
 beforeAll(async () => {
   parser = new ParseServer();
-  capture = new CaptureServer();
   await new Promise<void>((r) => parser.server.listen(0, '127.0.0.1', r));
-  await new Promise<void>((r) => capture.server.listen(0, '127.0.0.1', r));
 });
 
 afterAll(async () => {
   parser.server.closeAllConnections();
   await new Promise((r) => parser.server.close(r));
-  await new Promise((r) => capture.server.close(r));
 });
 
-/** Sends one request exactly as sendOnce does, and returns the bytes that reached the wire. */
-async function wireBytes(method: string, path: string, headers: string[], body: Buffer[], withBody: boolean): Promise<Buffer> {
-  const { port } = capture.server.address() as net.AddressInfo;
-  const captured = capture.expect();
-  // A keep-alive agent, as upstream-pool.ts gives: the head says keep-alive, so the parser reads on.
-  const agent = new http.Agent({ keepAlive: true });
-  const upstream = http.request({ hostname: '127.0.0.1', port, method, path, headers, setHost: false, agent });
-  upstream.on('error', () => undefined);
-  await new Promise<void>((resolve) => {
-    upstream.on('finish', () => resolve());
-    if (!withBody) {
-      upstream.end();
-      return;
-    }
-    for (const chunk of body) upstream.write(chunk);
-    upstream.end();
-  });
-  // 'finish': every byte is with the kernel; a close now sends them, then FIN.
-  upstream.destroy();
-  agent.destroy();
-  return captured;
+/** The bytes the exchange writes for one request: the head, then each piece of body as its framing says. */
+function wireBytes(method: string, path: string, headers: string[], body: Buffer[], framing: BodyFraming): Buffer {
+  const parts: Buffer[] = [Buffer.from(requestHead(method, path, headers) + CRLF, 'latin1')];
+  for (const piece of body) {
+    if (framing.kind === 'chunked') parts.push(Buffer.from(chunkPrefix(piece.length), 'latin1'), piece, Buffer.from(CRLF, 'latin1'));
+    else parts.push(piece);
+  }
+  if (framing.kind === 'chunked') parts.push(Buffer.from(LAST_CHUNK, 'latin1'));
+  return Buffer.concat(parts);
 }
 
 const bodyArb = fc.oneof(
@@ -167,7 +134,7 @@ describe('what the forwarder writes upstream', () => {
           const framingField: [string, string][] =
             choice === 'length' ? [[upperFraming ? 'CONTENT-LENGTH' : 'Content-Length', String(body.length)]] : choice === 'chunked' ? [[upperFraming ? 'transfer-encoding' : 'Transfer-Encoding', 'chunked']] : [];
           const raw = [['Host', 'gw.example'], ...noise, ...framingField].flat();
-          // The proxy's own framing decision, as proxy-server.ts makes it.
+          // The proxy's own framing decision, as engine-server.ts makes it.
           const framing = requestFraming('1.1', raw);
           const headers = upstreamRequestHeaders(raw, {
             intermediaryId: 'gw-test',
@@ -184,13 +151,13 @@ describe('what the forwarder writes upstream', () => {
           // The body arrives in pieces, cut where the generator says.
           const at = [...new Set(cuts.map((c) => Math.floor((c / 10) * body.length)))].sort((a, b) => a - b);
           const pieces = [...at, body.length].map((end, i) => body.subarray(i === 0 ? 0 : (at[i - 1] as number), end)).filter((p) => p.length > 0);
-          const bytes = await wireBytes(method, path, headers, pieces, withBody);
+          const bytes = wireBytes(method, path, headers, withBody ? pieces : [], framing);
           const parsed = await parser.parse(bytes);
           expect(parsed, bytes.toString('latin1')).not.toBeTypeOf('string');
           const requests = parsed as Parsed[];
           expect(requests.map((r) => [r.method, r.url])).toEqual([[method, path]]);
           expect((requests[0] as Parsed).body.equals(body)).toBe(true);
-          // Every field the forwarder chose went out, in order (node:http adds Connection, and Content-Length: 0 to a bodiless POST).
+          // Every field the proxy chose went out, in order.
           const got = (requests[0] as Parsed).rawHeaders;
           let from = 0;
           for (let i = 0; i < headers.length; i += 2) {

@@ -159,7 +159,7 @@ describe('the forwarded path', () => {
         }
         seen.accepted++;
         if (path.includes('%')) seen.acceptedEncoded++;
-        // As forward/forwarder.ts builds it: the base path, then the resolved path.
+        // As engine/engine-server.ts builds it: the base path, then the resolved path.
         const forwarded = base + path || '/';
         expect(escapeOf(base, forwarded), `forwarded ${forwarded}`).toBeUndefined();
       }),
