@@ -8,7 +8,7 @@ import type * as Http from 'node:http';
 // Node's bundled undici, about 10 MiB of RSS in every sidecar for nothing (bench/memory).
 const http: typeof Http = process.getBuiltinModule('node:http');
 
-/** What /metrics serves: a prom-client Registry, or anything shaped like one. */
+/** What /metrics serves: a runtime/metrics Registry, or anything shaped like one. */
 export interface MetricsText {
   metrics(): Promise<string>;
   readonly contentType: string;

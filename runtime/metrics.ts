@@ -17,9 +17,17 @@ interface MetricOptions<L extends string> {
   registers?: Registry[];
 }
 
+/** One series as prom-client's `get()` reports it. */
+export interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+}
+
 interface Collectable {
   readonly name: string;
   render(): Promise<string> | string;
+  /** The series after collection, as prom-client's `get()` gives them (counters and gauges). */
+  get(): Promise<{ name: string; values: MetricValue[] }>;
 }
 
 export class Registry {
@@ -64,7 +72,7 @@ abstract class Metric<L extends string, S> implements Collectable {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly L[];
-  protected readonly series = new Map<string, { labels: string; state: S }>();
+  protected readonly series = new Map<string, { labels: string; labelValues: Record<string, string | number>; state: S }>();
   readonly #collect: (() => void | Promise<void>) | undefined;
   readonly #type: string;
 
@@ -75,6 +83,11 @@ abstract class Metric<L extends string, S> implements Collectable {
     this.labelNames = options.labelNames ?? [];
     this.#collect = options.collect?.bind(this as never);
     for (const registry of options.registers ?? []) registry.registerMetric(this);
+  }
+
+  /** A metric without labels reads 0 before anything happens (as prom-client renders it), not nothing. */
+  protected withZeroSeries(): void {
+    if (this.labelNames.length === 0) this.state(undefined);
   }
 
   protected abstract initial(): S;
@@ -101,7 +114,7 @@ abstract class Metric<L extends string, S> implements Collectable {
         }
         rendered = pairs.join(',');
       }
-      entry = { labels: rendered, state: this.initial() };
+      entry = { labels: rendered, labelValues: { ...labels }, state: this.initial() };
       this.series.set(key, entry);
     }
     return entry.state;
@@ -110,6 +123,16 @@ abstract class Metric<L extends string, S> implements Collectable {
   reset(): void {
     this.series.clear();
   }
+
+  async get(): Promise<{ name: string; values: MetricValue[] }> {
+    if (this.#collect !== undefined) await this.#collect();
+    const values: MetricValue[] = [];
+    for (const { labelValues, state } of this.series.values()) values.push({ labels: labelValues, value: this.valueOf(state) });
+    return { name: this.name, values };
+  }
+
+  /** The one number a series reports in `get()` (a histogram's count). */
+  protected abstract valueOf(state: S): number;
 
   async render(): Promise<string> {
     if (this.#collect !== undefined) await this.#collect();
@@ -129,10 +152,15 @@ function labelled(name: string, labels: string, extra = ''): string {
 export class Counter<L extends string = string> extends Metric<L, { value: number }> {
   constructor(options: MetricOptions<L> & { collect?: (this: Counter<L>) => void | Promise<void> }) {
     super(options, 'counter');
+    this.withZeroSeries();
   }
 
   protected initial(): { value: number } {
     return { value: 0 };
+  }
+
+  protected valueOf(state: { value: number }): number {
+    return state.value;
   }
 
   inc(labels?: Labels<L> | number, value = 1): void {
@@ -148,10 +176,15 @@ export class Counter<L extends string = string> extends Metric<L, { value: numbe
 export class Gauge<L extends string = string> extends Metric<L, { value: number }> {
   constructor(options: MetricOptions<L> & { collect?: (this: Gauge<L>) => void | Promise<void> }) {
     super(options, 'gauge');
+    this.withZeroSeries();
   }
 
   protected initial(): { value: number } {
     return { value: 0 };
+  }
+
+  protected valueOf(state: { value: number }): number {
+    return state.value;
   }
 
   set(labels: Labels<L> | number, value?: number): void {
@@ -186,10 +219,15 @@ export class Histogram<L extends string = string> extends Metric<L, HistogramSta
   constructor(options: MetricOptions<L> & { buckets?: readonly number[]; collect?: (this: Histogram<L>) => void | Promise<void> }) {
     super(options, 'histogram');
     this.#buckets = [...(options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])].sort((a, b) => a - b);
+    this.withZeroSeries();
   }
 
   protected initial(): HistogramState {
     return { counts: new Array<number>(this.#buckets.length).fill(0), sum: 0, count: 0 };
+  }
+
+  protected valueOf(state: HistogramState): number {
+    return state.count;
   }
 
   observe(labels: Labels<L> | number, value?: number): void {

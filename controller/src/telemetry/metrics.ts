@@ -1,7 +1,7 @@
 // The controller's Prometheus metrics. Labels are bounded: condition types, condition statuses,
 // sync states, response kinds, stages and NACK reasons are fixed lists; no route or proxy names.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../../../runtime/metrics.ts';
 import { nackReasonLabel } from '../../../api/discovery/index.ts';
 
 export const SYNC_STATES = ['SYNCED', 'STALE', 'NACKED'] as const;

@@ -2,7 +2,7 @@
 // table, methods, interactions, error codes and retry reasons from fixed lists, resource types from
 // the R4 list, status codes are three digits; never request text. A new metric is one entry here.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from '../../../runtime/metrics.ts';
 import type { ProxyErrorCode } from '../errors.ts';
 import { FHIR_R4_RESOURCE_TYPES } from './fhir-resource-types.ts';
 

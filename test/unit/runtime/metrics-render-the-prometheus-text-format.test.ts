@@ -48,6 +48,15 @@ describe('runtime metrics', () => {
     expect(() => info.set({ version: 'v', other: 'x' } as never, 1)).toThrow(/has no label other/);
   });
 
+  it('renders a metric without labels as 0 before anything happened, as prom-client does', async () => {
+    const registry = new Registry();
+    new Counter({ name: 'x_refused_total', help: 'Refused.', registers: [registry] });
+    new Counter({ name: 'x_by_reason_total', help: 'By reason.', labelNames: ['reason'], registers: [registry] });
+    const text = await registry.metrics();
+    expect(text).toContain('x_refused_total 0');
+    expect(text).not.toMatch(/^x_by_reason_total/m);
+  });
+
   it('reads collected gauges at scrape time, and a reset drops series that are gone', async () => {
     const registry = new Registry();
     let backends = [{ backend: 'a', active: 2 }, { backend: 'b', active: 1 }];

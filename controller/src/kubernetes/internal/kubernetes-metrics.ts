@@ -2,7 +2,7 @@
 // writes, work-queue depth and retries, live proxy reports (leadership is in telemetry/metrics.ts, shared
 // with standalone mode). Labels are fixed lists.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../../../runtime/metrics.ts';
 
 export type StatusWriteResult = 'written' | 'gone' | 'conflict' | 'retry' | 'refused';
 
