@@ -23,14 +23,77 @@ export interface LoggerOptions {
   redactHeaders?: readonly string[];
 }
 
+/**
+ * Lines for stdout are gathered and written once per turn of the event loop (or at 64 KiB), so an
+ * access line costs a string append on the request's path, not a write system call; warnings and
+ * errors go to stderr at once, after what was gathered, so the order of lines stays as logged.
+ */
+class BatchedStdout {
+  #pending = '';
+  #scheduled = false;
+  /** Lines dropped because stdout's reader fell this far behind (reported once per stretch). */
+  #dropped = 0;
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor() {
+    // What is gathered is not lost at exit (stdout to a file or pipe is written synchronously).
+    process.once('exit', () => this.flush());
+  }
+
+  write(line: string): void {
+    this.#pending += line + '\n';
+    if (this.#pending.length >= 65_536) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  flush(): void {
+    if (this.#pending === '') return;
+    const text = this.#pending;
+    this.#pending = '';
+    // A reader that stops taking stdout must not grow the proxy without bound: past 8 MiB queued,
+    // access lines are dropped (and counted on stderr) until it catches up.
+    if (process.stdout.writableLength > MAX_QUEUED_BYTES) {
+      this.#dropped += countLines(text);
+      return;
+    }
+    if (this.#dropped > 0) {
+      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: 'log lines dropped: stdout was not being read', dropped: this.#dropped }) + '\n');
+      this.#dropped = 0;
+    }
+    process.stdout.write(text);
+  }
+}
+
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+function countLines(text: string): number {
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lines++;
+  return lines;
+}
+
+let stdout: BatchedStdout | undefined;
+
+function defaultWrite(line: string, level: LogLevel): void {
+  stdout ??= new BatchedStdout();
+  if (ORDER[level] >= ORDER.warn) {
+    stdout.flush();
+    process.stderr.write(line + '\n');
+  } else {
+    stdout.write(line);
+  }
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = ORDER[options.level ?? 'info'];
   const redacted = new Set([...ALWAYS_REDACTED_HEADERS, ...(options.redactHeaders ?? []).map((name) => name.toLowerCase())]);
-  const write =
-    options.write ??
-    ((line: string, level: LogLevel) => {
-      (ORDER[level] >= ORDER.warn ? process.stderr : process.stdout).write(line + '\n');
-    });
+  const write = options.write ?? defaultWrite;
   return {
     enabled: (level) => ORDER[level] >= threshold,
     log(level, msg, fields) {
