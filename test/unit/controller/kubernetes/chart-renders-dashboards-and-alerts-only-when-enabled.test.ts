@@ -24,6 +24,11 @@ function render(...set: string[]): Manifest[] {
     .filter((doc): doc is Manifest => doc !== null);
 }
 
+/** The dashboards ConfigMap (the injector's ConfigMap renders too, by default). */
+function isDashboard(doc: Manifest): boolean {
+  return doc.kind === 'ConfigMap' && String(doc.metadata?.name).endsWith('-dashboards');
+}
+
 const rulesFile = parseYaml(fs.readFileSync(path.join(CHART, 'files/alerts/fhirmesh-alerts.yaml'), 'utf8')) as { groups: { name: string; rules: { alert: string; annotations: Record<string, string> }[] }[] };
 
 describe('the alert rules file', () => {
@@ -41,11 +46,13 @@ describe.skipIf(helm === undefined)('charts/fhirmesh observability templates', (
     const kinds = render().map((doc) => doc.kind);
     expect(kinds).not.toContain('PrometheusRule');
     expect(kinds).not.toContain('PodMonitor');
-    expect(render().filter((doc) => doc.kind === 'ConfigMap')).toEqual([]);
+    // The injector's ConfigMap renders by default; no dashboard does.
+    expect(render().filter(isDashboard)).toEqual([]);
   });
 
   it('render the dashboard ConfigMap for Grafana’s sidecar, with the dashboard JSON unchanged', () => {
-    const [configMap] = render('monitoring.grafanaDashboard.enabled=true').filter((doc) => doc.kind === 'ConfigMap');
+    const [configMap, ...others] = render('monitoring.grafanaDashboard.enabled=true').filter(isDashboard);
+    expect(others).toEqual([]);
     expect(configMap?.metadata.labels.grafana_dashboard).toBe('1');
     expect(JSON.parse(configMap?.data['fhirmesh.json'])).toEqual(JSON.parse(fs.readFileSync(path.join(CHART, 'files/dashboards/fhirmesh.json'), 'utf8')));
   });
