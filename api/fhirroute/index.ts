@@ -42,7 +42,11 @@ export {
   type ParsedManifests,
 } from './manifests.ts';
 export {
+  Compilation,
+  compileIncrementally,
   compileRoutes,
+  contentVersion,
+  routeFingerprint,
   scopeSnapshot,
   type AcceptedReason,
   type CompileOptions,
