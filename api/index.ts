@@ -26,6 +26,7 @@ export {
   routeFingerprint,
   scopeSnapshot,
   validateFhirRoute,
+  versionOfFingerprints,
   type AcceptedReason,
   type AddressingSpec,
   type BackendSpec,

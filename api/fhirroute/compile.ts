@@ -74,9 +74,13 @@ export function routeFingerprint(route: CompiledRoute): string {
 
 /** A short hash of the routes' fingerprints, so an unchanged table keeps its version. */
 export function contentVersion(routes: readonly CompiledRoute[]): string {
-  const hash = createHash('sha256');
-  for (const route of routes) hash.update(routeFingerprint(route)).update('\n');
-  return hash.digest('hex').slice(0, 16);
+  return versionOfFingerprints(routes.map(routeFingerprint));
+}
+
+/** contentVersion of the routes with these fingerprints, in this order. */
+export function versionOfFingerprints(fingerprints: readonly string[]): string {
+  // One string hashed at once: an update per route costs more than the hashing itself.
+  return createHash('sha256').update(fingerprints.join('\n')).digest('hex').slice(0, 16);
 }
 
 /** What compile keeps of one route object between compilations; every field a function of `prepared`. */
@@ -88,9 +92,38 @@ interface RouteMemo {
   claims?: readonly Claim[];
   /** Accepted routes only, on first need. */
   compiled?: CompiledRoute;
+  fingerprint?: string;
   /** The last verdict given, handed out again while it says the same. */
   result?: RouteResult;
+  // The lineage's verdicts, as of the compilation that owns it (see Lineage).
+  /** The compilation (its epoch) that last listed this route. */
+  epoch: number;
+  /** Valid, and the first route with its key: it takes part in settling claims. */
+  contender: boolean;
+  /** Why it lost a claim; undefined for a contender that lost none. */
+  lostMessage: string | undefined;
+  /** The compilation (its epoch) that last put it in the table. */
+  tableEpoch: number;
 }
+
+/**
+ * What a chain of compilations shares. The memos are good for any compilation (each is checked
+ * against the resolver before use); the indexes and the memos' verdict fields describe one
+ * compilation only, the `owner`: compiling from any other (an older one, or after a compile that
+ * threw) rebuilds them, and the result is the same either way.
+ */
+interface Lineage {
+  readonly memos: WeakMap<FhirRoute, RouteMemo>;
+  owner: Compilation | undefined;
+  /** key → the routes listed with it (almost always one). */
+  byKey: Map<string, RouteMemo[]>;
+  /** Keys listed more than once. */
+  sharedKeys: Set<string>;
+  /** Claim id → the contenders claiming it. */
+  claimants: Map<string, RouteMemo[]>;
+}
+
+let epochs = 0;
 
 /** One compile of a list of routes: every route's verdict and the table of all accepted routes. */
 export class Compilation {
@@ -98,73 +131,222 @@ export class Compilation {
   readonly snapshot: RouteTableSnapshot;
   /** One per input route, in input order; an unchanged verdict is the same object as before. */
   readonly results: readonly RouteResult[];
-  readonly #memos: Map<FhirRoute, RouteMemo>;
-  /** Valid routes with their own key, oldest first: the order claims are settled in. */
-  readonly #contenders: readonly RouteMemo[];
-  readonly #contenderSet: ReadonlySet<RouteMemo>;
+  readonly #epoch = ++epochs;
+  readonly #lineage: Lineage;
+  /** One per input route, in input order. */
+  readonly #memos: readonly RouteMemo[];
+  readonly #routes: readonly FhirRoute[];
+  /** The memo of each route in the snapshot, in the same order. */
+  readonly #tableMemos: readonly RouteMemo[];
 
   constructor(routes: readonly FhirRoute[], refs: RefResolver, previous?: Compilation) {
-    const before = previous === undefined ? undefined : { memos: previous.#memos, contenders: previous.#contenders, contenderSet: previous.#contenderSet };
-    const memos = new Map<FhirRoute, RouteMemo>();
-    const entries = routes.map((route) => {
-      let memo = memos.get(route);
-      if (memo !== undefined) return memo;
-      const seen = before?.memos.get(route);
-      memo = seen !== undefined && sameAnswers(seen.prepared.lookups, refs) ? seen : memoOf(prepareRoute(route, refs));
-      memos.set(route, memo);
-      return memo;
-    });
+    const epoch = this.#epoch;
+    const last = previous === undefined ? undefined : { lineage: previous.#lineage, epoch: previous.#epoch, routes: previous.#routes, memos: previous.#memos, tableMemos: previous.#tableMemos };
+    const lineage = last?.lineage ?? { memos: new WeakMap(), owner: undefined, byKey: new Map(), sharedKeys: new Set(), claimants: new Map() };
+    const owned = previous !== undefined && lineage.owner === previous;
+    // Until this constructor returns no compilation owns the lineage: if it throws, the next one rebuilds.
+    lineage.owner = undefined;
+    this.#lineage = lineage;
+    this.#routes = routes;
+
+    const memos: RouteMemo[] = [];
+    for (let index = 0; index < routes.length; index++) {
+      const route = routes[index] as FhirRoute;
+      let memo = last?.routes[index] === route ? last.memos[index] : lineage.memos.get(route);
+      if (memo === undefined || (memo.prepared.lookups.length > 0 && !sameAnswers(memo.prepared.lookups, refs))) {
+        memo = memoOf(prepareRoute(route, refs));
+        lineage.memos.set(route, memo);
+      }
+      memos.push(memo);
+    }
     this.#memos = memos;
 
-    // Duplicate keys: the first in source order is the one used, whatever its verdict.
-    const reasons: AcceptedReason[] = [];
-    const messages: string[] = [];
-    const seenKeys = new Set<string>();
-    const contenderSet = new Set<RouteMemo>();
-    for (const memo of entries) {
-      const { key, invalidMessage } = memo.prepared;
-      if (invalidMessage !== undefined) {
-        reasons.push('Invalid');
-        messages.push(invalidMessage);
-      } else if (seenKeys.has(key)) {
-        reasons.push('Conflicted');
-        messages.push(`${key} is given more than once and only the first is used: remove or rename the other copy`);
-      } else {
-        reasons.push('Accepted');
-        messages.push('');
-        contenderSet.add(memo);
-      }
-      seenKeys.add(key);
-    }
-    this.#contenderSet = contenderSet;
-    this.#contenders = mergeOrdered(
-      before?.contenders.filter((memo) => contenderSet.has(memo)) ?? [],
-      [...contenderSet].filter((memo) => before?.contenderSet.has(memo) !== true),
-      olderFirst,
-    );
-    const lost = settleClaims(this.#contenders);
+    const incremental = owned && last !== undefined && settleChanges(lineage, last.memos, memos, last.epoch, epoch);
+    const verdicts = incremental ? undefined : settleAll(lineage, memos, epoch);
 
-    const accepted = new Set<CompiledRoute>();
-    this.results = entries.map((memo, index) => {
-      let reason = reasons[index] as AcceptedReason;
-      let message = messages[index] as string;
-      const lostMessage = reason === 'Accepted' ? lost.get(memo) : undefined;
-      if (lostMessage !== undefined) {
-        reason = 'Conflicted';
-        message = lostMessage;
+    const results: RouteResult[] = [];
+    const tableMemos: RouteMemo[] = [];
+    const newInTable: RouteMemo[] = [];
+    for (let index = 0; index < memos.length; index++) {
+      const memo = memos[index] as RouteMemo;
+      const { reason, message } = verdicts === undefined ? verdictOf(memo) : { reason: verdicts.reasons[index] as AcceptedReason, message: verdicts.messages[index] as string };
+      if (reason === 'Accepted' && memo.prepared.refFailures.length === 0) {
+        compiledOf(memo);
+        if (memo.tableEpoch !== last?.epoch) newInTable.push(memo);
+        memo.tableEpoch = epoch;
+        tableMemos.push(memo);
       }
-      if (reason === 'Accepted' && memo.prepared.refFailures.length === 0) accepted.add(compiledOf(memo));
-      return resultOf(memo, reason, message);
-    });
-    const stayed = previous?.snapshot.routes.filter((route) => accepted.has(route)) ?? [];
-    const kept = new Set(stayed);
-    const compiled = mergeOrdered(
-      stayed,
-      [...accepted].filter((route) => !kept.has(route)),
-      (a, b) => compareText(a.destinationId, b.destinationId),
-    );
-    this.snapshot = { version: contentVersion(compiled), routes: compiled };
+      results.push(resultOf(memo, reason, message));
+    }
+    this.results = results;
+    // Those that stayed keep their places; the few new ones are sorted in.
+    const stayed = incremental && last !== undefined ? last.tableMemos.filter((memo) => memo.tableEpoch === epoch) : [];
+    this.#tableMemos = incremental ? mergeOrdered(stayed, newInTable, byDestination) : tableMemos.sort(byDestination);
+    const compiled = this.#tableMemos.map((memo) => memo.compiled as CompiledRoute);
+    this.snapshot = { version: versionOfFingerprints(this.#tableMemos.map((memo) => memo.fingerprint as string)), routes: compiled };
+    lineage.owner = this;
   }
+}
+
+/** What a route's flags say about it, for a list that names every route once. */
+function verdictOf(memo: RouteMemo): { reason: AcceptedReason; message: string } {
+  const { key, invalidMessage } = memo.prepared;
+  if (invalidMessage !== undefined) return { reason: 'Invalid', message: invalidMessage };
+  if (!memo.contender) return { reason: 'Conflicted', message: duplicateMessage(key) };
+  if (memo.lostMessage !== undefined) return { reason: 'Conflicted', message: memo.lostMessage };
+  return { reason: 'Accepted', message: '' };
+}
+
+function duplicateMessage(key: string): string {
+  return `${key} is given more than once and only the first is used: remove or rename the other copy`;
+}
+
+/**
+ * From nothing: every verdict by position (a list may name one route object twice), and the
+ * lineage's indexes for the compilations after.
+ */
+function settleAll(lineage: Lineage, memos: readonly RouteMemo[], epoch: number): { reasons: AcceptedReason[]; messages: string[] } {
+  lineage.byKey = new Map();
+  lineage.sharedKeys = new Set();
+  lineage.claimants = new Map();
+  const reasons: AcceptedReason[] = [];
+  const messages: string[] = [];
+  const listed = new Set<RouteMemo>();
+  // Duplicate keys: the first in source order is the one used, whatever its verdict.
+  const contenders: RouteMemo[] = [];
+  for (const memo of memos) {
+    const { key, invalidMessage } = memo.prepared;
+    const sameKey = lineage.byKey.get(key);
+    if (!listed.has(memo)) {
+      listed.add(memo);
+      memo.epoch = epoch;
+      memo.contender = false;
+      memo.lostMessage = undefined;
+      memo.tableEpoch = 0;
+      if (sameKey === undefined) lineage.byKey.set(key, [memo]);
+      else {
+        sameKey.push(memo);
+        lineage.sharedKeys.add(key);
+      }
+    }
+    if (invalidMessage !== undefined) {
+      reasons.push('Invalid');
+      messages.push(invalidMessage);
+    } else if (sameKey !== undefined) {
+      reasons.push('Conflicted');
+      messages.push(duplicateMessage(key));
+    } else {
+      reasons.push('Accepted');
+      messages.push('');
+      memo.contender = true;
+      contenders.push(memo);
+    }
+  }
+  for (const memo of contenders) for (const claim of claimsOfMemo(memo)) addTo(lineage.claimants, claim.id, memo);
+  settleClaims(contenders.sort(olderFirst));
+  memos.forEach((memo, index) => {
+    if (reasons[index] === 'Accepted' && memo.lostMessage !== undefined) {
+      reasons[index] = 'Conflicted';
+      messages[index] = memo.lostMessage;
+    }
+  });
+  return { reasons, messages };
+}
+
+/**
+ * From the owner's indexes: only the keys and claims that routes added or gone share are settled
+ * again. False where it cannot (a list naming one route object twice): then everything is.
+ */
+function settleChanges(lineage: Lineage, lastMemos: readonly RouteMemo[], memos: readonly RouteMemo[], lastEpoch: number, epoch: number): boolean {
+  const added: RouteMemo[] = [];
+  for (const memo of memos) {
+    if (memo.epoch === epoch) return false;
+    if (memo.epoch !== lastEpoch) added.push(memo);
+    memo.epoch = epoch;
+  }
+  const gone = lastMemos.filter((memo) => memo.epoch !== epoch);
+  if (added.length === 0 && gone.length === 0 && lineage.sharedKeys.size === 0) return true;
+
+  // Keys: a key listed more than once goes to its first route in source order.
+  const touchedKeys = new Set<string>();
+  for (const memo of gone) {
+    const key = memo.prepared.key;
+    const rest = (lineage.byKey.get(key) ?? []).filter((other) => other !== memo);
+    if (rest.length === 0) lineage.byKey.delete(key);
+    else lineage.byKey.set(key, rest);
+    if (rest.length < 2) lineage.sharedKeys.delete(key);
+    touchedKeys.add(key);
+  }
+  for (const memo of added) {
+    const key = memo.prepared.key;
+    memo.contender = false;
+    memo.lostMessage = undefined;
+    memo.tableEpoch = 0;
+    addTo(lineage.byKey, key, memo);
+    if ((lineage.byKey.get(key)?.length ?? 0) > 1) lineage.sharedKeys.add(key);
+    touchedKeys.add(key);
+  }
+  // A shared key's first route can change with the order alone: such keys are looked at every time.
+  const firstOf = new Map<string, RouteMemo>();
+  if (lineage.sharedKeys.size > 0) {
+    for (const memo of memos) {
+      const key = memo.prepared.key;
+      if (lineage.sharedKeys.has(key) && !firstOf.has(key)) firstOf.set(key, memo);
+    }
+    for (const key of lineage.sharedKeys) touchedKeys.add(key);
+  }
+  const lostContention: RouteMemo[] = gone.filter((memo) => memo.contender);
+  const gainedContention: RouteMemo[] = [];
+  for (const key of touchedKeys) {
+    for (const memo of lineage.byKey.get(key) ?? []) {
+      const contender = memo.prepared.invalidMessage === undefined && (firstOf.get(key) ?? memo) === memo;
+      if (contender !== memo.contender) (contender ? gainedContention : lostContention).push(memo);
+    }
+  }
+
+  // Claims: a change reaches only the contenders connected to it through shared claims.
+  const dirty: string[] = [];
+  for (const memo of lostContention) {
+    for (const claim of claimsOfMemo(memo)) {
+      const rest = (lineage.claimants.get(claim.id) ?? []).filter((other) => other !== memo);
+      if (rest.length === 0) lineage.claimants.delete(claim.id);
+      else lineage.claimants.set(claim.id, rest);
+      dirty.push(claim.id);
+    }
+    memo.contender = false;
+    memo.lostMessage = undefined;
+  }
+  for (const memo of gainedContention) {
+    memo.contender = true;
+    for (const claim of claimsOfMemo(memo)) {
+      addTo(lineage.claimants, claim.id, memo);
+      dirty.push(claim.id);
+    }
+  }
+  const reached = new Set<RouteMemo>();
+  const visited = new Set<string>();
+  while (dirty.length > 0) {
+    const id = dirty.pop() as string;
+    if (visited.has(id)) continue;
+    visited.add(id);
+    for (const memo of lineage.claimants.get(id) ?? []) {
+      if (reached.has(memo)) continue;
+      reached.add(memo);
+      for (const claim of claimsOfMemo(memo)) if (!visited.has(claim.id)) dirty.push(claim.id);
+    }
+  }
+  settleClaims([...reached].sort(olderFirst));
+  return true;
+}
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const values = map.get(key);
+  if (values === undefined) map.set(key, [value]);
+  else values.push(value);
+}
+
+function byDestination(a: RouteMemo, b: RouteMemo): number {
+  return compareText(a.prepared.route.spec.destination, b.prepared.route.spec.destination);
 }
 
 const fingerprints = new WeakMap<CompiledRoute, string>();
@@ -175,15 +357,21 @@ function fingerprintOf(route: CompiledRoute): string {
 
 function memoOf(prepared: PreparedRoute): RouteMemo {
   const created = Date.parse(prepared.route.metadata.creationTimestamp ?? '');
-  return { prepared, ageMs: Number.isNaN(created) ? Number.POSITIVE_INFINITY : created };
+  return { prepared, ageMs: Number.isNaN(created) ? Number.POSITIVE_INFINITY : created, epoch: 0, contender: false, lostMessage: undefined, tableEpoch: 0 };
+}
+
+function claimsOfMemo(memo: RouteMemo): readonly Claim[] {
+  return (memo.claims ??= claimsOf(memo.prepared.route));
 }
 
 function compiledOf(memo: RouteMemo): CompiledRoute {
   if (memo.compiled === undefined) {
     const { route, namespace, tls } = memo.prepared;
     const compiled = compileRoute(route, namespace, tls);
-    fingerprints.set(compiled, fingerprintOf(compiled));
+    const fingerprint = fingerprintOf(compiled);
+    fingerprints.set(compiled, fingerprint);
     memo.compiled = compiled;
+    memo.fingerprint = fingerprint;
   }
   return memo.compiled;
 }
@@ -218,31 +406,27 @@ function resultOf(memo: RouteMemo, acceptedReason: AcceptedReason, reasonMessage
  * proxy asks. A route with unresolved refs keeps its claims: a missing Secret must not hand its
  * destination to a younger route. A loser claims nothing, so it blocks no one else.
  * No separate path-segment claim: the segment is the destination id, claimed already.
- * Returns the losers, each with why it lost.
+ * Sets each contender's lostMessage; `contenders` are oldest first and share no claim with others.
  */
-function settleClaims(contenders: readonly RouteMemo[]): Map<RouteMemo, string> {
+function settleClaims(contenders: readonly RouteMemo[]): void {
   const owners = new Map<string, RouteMemo>();
-  const lost = new Map<RouteMemo, string>();
   for (const memo of contenders) {
-    const claims = (memo.claims ??= claimsOf(memo.prepared.route));
+    const claims = claimsOfMemo(memo);
     let taken: Claim[] | undefined;
     for (const claim of claims) if (owners.has(claim.id)) (taken ??= []).push(claim);
     if (taken === undefined) {
+      memo.lostMessage = undefined;
       for (const claim of claims) owners.set(claim.id, memo);
       continue;
     }
-    lost.set(
-      memo,
-      taken
-        .map((claim) => {
-          const owner = owners.get(claim.id) as RouteMemo;
-          const why = owner.ageMs < memo.ageMs ? 'older' : 'same age, first by namespace/name';
-          return `${claim.what} is already claimed by ${owner.prepared.key} (${why}); ${claim.fix}`;
-        })
-        .join('; '),
-    );
+    memo.lostMessage = taken
+      .map((claim) => {
+        const owner = owners.get(claim.id) as RouteMemo;
+        const why = owner.ageMs < memo.ageMs ? 'older' : 'same age, first by namespace/name';
+        return `${claim.what} is already claimed by ${owner.prepared.key} (${why}); ${claim.fix}`;
+      })
+      .join('; ');
   }
-  return lost;
 }
 
 interface Claim {

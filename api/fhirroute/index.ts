@@ -48,6 +48,7 @@ export {
   contentVersion,
   routeFingerprint,
   scopeSnapshot,
+  versionOfFingerprints,
   type AcceptedReason,
   type CompileOptions,
   type CompileResult,

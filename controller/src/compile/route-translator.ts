@@ -5,9 +5,9 @@
 import { encodeRoute } from '../../../api/discovery/index.ts';
 import {
   compileIncrementally,
-  contentVersion,
   isExportedTo,
   routeFingerprint,
+  versionOfFingerprints,
   type Compilation,
   type CompiledRoute,
   type FhirRoute,
@@ -32,6 +32,10 @@ export class Translation {
   readonly #compilation: Compilation;
   /** Namespace tables made so far, and those of the translation before that this one's change left alone. */
   readonly #tables = new Map<string, ScopedTable>();
+  /** Tables of the translation before that a change touched: the start of this one's. */
+  readonly #bases = new Map<string, ScopedTable>();
+  /** What changed since the translation before, in destination-id order. */
+  readonly #changes: RouteChange[] = [];
 
   constructor(state: SourceState, sequence: number, previous?: Translation) {
     this.sequence = sequence;
@@ -47,25 +51,31 @@ export class Translation {
   snapshotFor(namespace: string): ScopedTable {
     const cached = this.#tables.get(namespace);
     if (cached !== undefined) return cached;
-    const routes = this.#compilation.snapshot.routes.filter((route) => isExportedTo(route, namespace));
-    const entries = new Map<string, TableEntry>();
-    for (const route of routes) entries.set(route.destinationId, entryOf(route));
-    const table: ScopedTable = { namespace, version: contentVersion(routes), entries };
+    const base = this.#bases.get(namespace);
+    const entries = base === undefined ? this.#entriesFor(namespace) : patched(base, this.#changes, namespace);
+    const table: ScopedTable = { namespace, version: versionOfFingerprints([...entries.values()].map((entry) => entry.fingerprint)), entries };
     this.#tables.set(namespace, table);
     return table;
   }
 
+  #entriesFor(namespace: string): Map<string, TableEntry> {
+    const entries = new Map<string, TableEntry>();
+    for (const route of this.#compilation.snapshot.routes) if (isExportedTo(route, namespace)) entries.set(route.destinationId, entryOf(route));
+    return entries;
+  }
+
   /**
    * A namespace that no added, removed or changed route is exported to sees the same routes: it keeps
-   * the same table object (so whatever is cached per table, like encoded bytes, stays good).
+   * the same table object (so whatever is cached per table, like encoded bytes, stays good). The
+   * others are made on first use from the table before, patched with what changed.
    */
   #keepUntouchedTables(previous: Translation): void {
     if (previous.#tables.size === 0) return;
     const touched = new Set<string>();
-    const touch = (route: CompiledRoute): boolean => {
-      if (route.exportTo.includes('*')) return true;
+    let all = false;
+    const touch = (route: CompiledRoute): void => {
+      if (route.exportTo.includes('*')) all = true;
       for (const namespace of route.exportTo) touched.add(namespace);
-      return false;
     };
     // Both in destination-id order, and compile keeps an unchanged route the same object.
     const before = previous.#compilation.snapshot.routes;
@@ -78,24 +88,54 @@ export class Translation {
       if (a !== undefined && a === b) {
         i++;
         j++;
-        continue;
-      }
-      let all: boolean;
-      if (b === undefined || (a !== undefined && a.destinationId < b.destinationId)) {
-        all = touch(a as CompiledRoute);
+      } else if (b === undefined || (a !== undefined && a.destinationId < b.destinationId)) {
+        touch(a as CompiledRoute);
+        this.#changes.push({ destinationId: (a as CompiledRoute).destinationId, route: undefined });
         i++;
       } else if (a === undefined || b.destinationId < a.destinationId) {
-        all = touch(b);
+        touch(b);
+        this.#changes.push({ destinationId: b.destinationId, route: b });
         j++;
       } else {
-        all = touch(a) || touch(b);
+        touch(a);
+        touch(b);
+        this.#changes.push({ destinationId: b.destinationId, route: b });
         i++;
         j++;
       }
-      if (all) return;
     }
-    for (const [namespace, table] of previous.#tables) if (!touched.has(namespace)) this.#tables.set(namespace, table);
+    for (const [namespace, table] of previous.#tables) {
+      if (!all && !touched.has(namespace)) this.#tables.set(namespace, table);
+      else this.#bases.set(namespace, table);
+    }
   }
+}
+
+/** A route that is new, changed or gone (route undefined) since the translation before. */
+interface RouteChange {
+  destinationId: string;
+  route: CompiledRoute | undefined;
+}
+
+/** `base`'s entries with `changes` applied as `namespace` sees them; both in destination-id order. */
+function patched(base: ScopedTable, changes: readonly RouteChange[], namespace: string): Map<string, TableEntry> {
+  const entries = new Map<string, TableEntry>();
+  let next = 0;
+  const applyUpTo = (destinationId: string | undefined): void => {
+    for (; next < changes.length; next++) {
+      const change = changes[next] as RouteChange;
+      if (destinationId !== undefined && change.destinationId >= destinationId) return;
+      if (change.route !== undefined && isExportedTo(change.route, namespace)) entries.set(change.destinationId, entryOf(change.route));
+    }
+  };
+  for (const [destinationId, entry] of base.entries) {
+    applyUpTo(destinationId);
+    // A change of this very route replaces (or removes) it.
+    if (changes[next]?.destinationId === destinationId) continue;
+    entries.set(destinationId, entry);
+  }
+  applyUpTo(undefined);
+  return entries;
 }
 
 export function translate(state: SourceState, sequence: number, previous?: Translation): Translation {
