@@ -42,7 +42,8 @@ export class DesiredStatuses {
   #statuses = new Map<string, Computed>();
   /** Per namespace, the summary of its proxies the last refresh counted (namespaceSummaries). */
   #proxySummaries = new Map<string, string>();
-  #translation: Translation | undefined;
+  /** The routes of the last refresh, in order. */
+  #order: readonly RouteOf[] = [];
   /** Kept as statuses change, for readers that come often (metrics scrapes). */
   readonly #counts = new Map<string, { condition: string; status: string; routes: number }>();
   #sorted: [string, FhirRouteStatus][] | undefined;
@@ -89,16 +90,17 @@ export class DesiredStatuses {
     const summaries = namespaceSummaries(proxies);
     const moved = movedNamespaces(this.#proxySummaries, summaries);
     this.#proxySummaries = summaries;
-    const sameTranslation = translation === this.#translation;
-    this.#translation = translation;
+    const order = routesOf(translation);
+    // A new translation may add, drop or reorder keys: then the map is made again, in its order.
+    const sameKeys = order === this.#order || sameKeyOrder(this.#order, order);
+    this.#order = order;
     const statuses = this.#statuses;
-    // A new translation may add, drop or reorder keys: the map is made again, in its order.
-    const next = sameTranslation ? statuses : new Map<string, Computed>();
-    for (const { key, route, result } of routesOf(translation)) {
+    const next = sameKeys ? statuses : new Map<string, Computed>();
+    for (const { key, route, result } of order) {
       const last = statuses.get(key);
       const stored = this.#options.stored?.(key);
       if (last !== undefined && last.settled && last.route === route && sameResult(last.result, result) && last.stored === stored && !reaches(route, moved)) {
-        if (!sameTranslation) next.set(key, last);
+        if (!sameKeys) next.set(key, last);
         continue;
       }
       const previous = previousOf(stored, last?.status) ?? route.status;
@@ -112,7 +114,7 @@ export class DesiredStatuses {
         this.#count(status, 1);
       }
     }
-    if (!sameTranslation) {
+    if (!sameKeys) {
       for (const [key, last] of statuses) {
         if (next.has(key)) continue;
         changes.removed.push(key);
@@ -218,14 +220,26 @@ function previousOf(stored: FhirRouteStatus | undefined, last: FhirRouteStatus |
   };
 }
 
-const routesByTranslation = new WeakMap<Translation, readonly { key: string; route: FhirRoute; result: RouteResult }[]>();
+interface RouteOf {
+  key: string;
+  route: FhirRoute;
+  result: RouteResult;
+}
+
+const routesByTranslation = new WeakMap<Translation, readonly RouteOf[]>();
+
+function sameKeyOrder(a: readonly RouteOf[], b: readonly RouteOf[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]?.key !== b[i]?.key) return false;
+  return true;
+}
 
 /** Each route once: a key given twice is the first object (compile marks the copy Conflicted). Once per translation. */
-function routesOf(translation: Translation): readonly { key: string; route: FhirRoute; result: RouteResult }[] {
+function routesOf(translation: Translation): readonly RouteOf[] {
   const cached = routesByTranslation.get(translation);
   if (cached !== undefined) return cached;
   const seen = new Set<string>();
-  const routes: { key: string; route: FhirRoute; result: RouteResult }[] = [];
+  const routes: RouteOf[] = [];
   translation.routes.forEach((route, index) => {
     const result = translation.results[index];
     if (result === undefined || seen.has(result.key)) return;
