@@ -29,6 +29,25 @@ export interface RefResolver {
 
 export type ResolvedRefsReason = 'ResolvedRefs' | 'BackendNotFound' | 'SecretNotFound' | 'FileNotFound';
 
+export type AcceptedReason = 'Accepted' | 'Invalid' | 'Conflicted';
+
+/** The verdict on one FhirRoute: what its Accepted and ResolvedRefs conditions say. */
+export interface RouteResult {
+  /** namespace/name */
+  key: string;
+  generation: number;
+  accepted: boolean;
+  acceptedReason: AcceptedReason;
+  resolvedRefs: boolean;
+  resolvedRefsReason: ResolvedRefsReason;
+  /** The one line for a person: why the route is not in the table (what to do), or what it routes. */
+  message: string;
+  /** The Accepted condition's message. */
+  acceptedMessage: string;
+  /** The ResolvedRefs condition's message. */
+  resolvedRefsMessage: string;
+}
+
 export interface RefFailure {
   reason: Exclude<ResolvedRefsReason, 'ResolvedRefs'>;
   message: string;

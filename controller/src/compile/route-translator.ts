@@ -53,6 +53,7 @@ export class Translation {
     if (cached !== undefined) return cached;
     const base = this.#bases.get(namespace);
     const entries = base === undefined ? this.#entriesFor(namespace) : patched(base, this.#changes, namespace);
+    this.#bases.delete(namespace);
     const table: ScopedTable = { namespace, version: versionOfFingerprints([...entries.values()].map((entry) => entry.fingerprint)), entries };
     this.#tables.set(namespace, table);
     return table;
