@@ -65,7 +65,6 @@ export function versionOfFingerprints(fingerprints: readonly string[]): string {
   return createHash('sha256').update(fingerprints.join('\n')).digest('hex').slice(0, 16);
 }
 
-
 let epochs = 0;
 
 /** One compile of a list of routes: every route's verdict and the table of all accepted routes. */
