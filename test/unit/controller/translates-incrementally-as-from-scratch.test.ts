@@ -105,6 +105,26 @@ function contentOf(translation: Translation, namespace: string): unknown {
 }
 
 describe('translate(state, sequence, previous)', () => {
+  it('keeps the table object of a namespace the change does not reach, and every unchanged entry', () => {
+    const own = route({ destination: 'own' }, { name: 'own', namespace: 'payers', generation: 1 });
+    const lab = route({ destination: 'lab' }, { name: 'lab', namespace: 'labs', generation: 1 });
+    const first = translate({ routes: [own, lab], refs: refsOf() }, 1);
+    const payers = first.snapshotFor('payers');
+    const labs = first.snapshotFor('labs');
+    const changed = route({ destination: 'lab', backend: { url: 'https://v2.example.org' } }, { name: 'lab', namespace: 'labs', generation: 2 });
+    const second = translate({ routes: [own, changed, route({ destination: 'new' }, { name: 'new', namespace: 'labs' })], refs: refsOf() }, 2, first);
+    expect(second.snapshotFor('payers')).toBe(payers);
+    expect(second.snapshotFor('labs')).not.toBe(labs);
+    expect([...second.snapshotFor('labs').entries.keys()]).toEqual(['lab', 'new']);
+    expect(second.results[0]).toBe(first.results[0]);
+
+    // Exported everywhere: every namespace's table is new, the entries that did not change are not.
+    const everywhere = route({ destination: 'all', exportTo: ['*'] }, { name: 'all', namespace: 'labs' });
+    const third = translate({ routes: [own, changed, everywhere], refs: refsOf() }, 3, second);
+    expect(third.snapshotFor('payers')).not.toBe(payers);
+    expect(third.snapshotFor('payers').entries.get('own')).toBe(payers.entries.get('own'));
+  });
+
   it('gives exactly what a translation from scratch gives, after any sequence of edits', () => {
     fc.assert(
       fc.property(
