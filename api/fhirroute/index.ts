@@ -42,8 +42,13 @@ export {
   type ParsedManifests,
 } from './manifests.ts';
 export {
+  Compilation,
+  compileIncrementally,
   compileRoutes,
+  contentVersion,
+  routeFingerprint,
   scopeSnapshot,
+  versionOfFingerprints,
   type AcceptedReason,
   type CompileOptions,
   type CompileResult,

@@ -120,7 +120,7 @@ export class SnapshotStore {
     const sequence = ++this.#sequence;
     const { result, ref } = (this.#options.tracer ?? NO_TRACING).compile(
       { sequence, trigger },
-      () => translate(this.#options.source.state(), sequence),
+      () => translate(this.#options.source.state(), sequence, this.#current),
       (translation) => ({ routes: translation.routes.length, version: translation.version }),
     );
     if (ref !== undefined) this.#causes.set(result, ref);

@@ -31,6 +31,7 @@ function result(overrides: Partial<RouteResult> = {}): RouteResult {
 function group(namespace: string, nodeIds: string[], running?: Record<string, number>, nack?: { version: string; message: string; routes: Record<string, number> }): ProxyGroup {
   return {
     namespace,
+    ackedVersion: running === undefined ? '' : 'acked',
     nodeIds,
     running: running === undefined ? undefined : new Map(Object.entries(running)),
     ...(nack === undefined ? {} : { nack: { version: nack.version, message: nack.message, routes: new Map(Object.entries(nack.routes)) } }),

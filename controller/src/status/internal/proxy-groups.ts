@@ -6,6 +6,8 @@ import type { ProxyView } from '../proxy-views.ts';
 /** Proxies that run the same table in the same namespace, counted together. */
 export interface ProxyGroup {
   namespace: string;
+  /** Version of the table these proxies ACKed; "" before any ACK. */
+  ackedVersion: string;
   /** Sorted; one per proxy. */
   nodeIds: readonly string[];
   /** namespace/name → generation of each route in the table these proxies ACKed; undefined before any ACK. */
@@ -42,7 +44,7 @@ export function groupViews(views: readonly ProxyView[]): ProxyGroup[] {
       const nodeIds: string[] = [];
       entry = {
         nodeIds,
-        group: { namespace: view.namespace, nodeIds, running: view.running, ...(view.nack === undefined ? {} : { nack: view.nack }) },
+        group: { namespace: view.namespace, ackedVersion: view.ackedVersion, nodeIds, running: view.running, ...(view.nack === undefined ? {} : { nack: view.nack }) },
       };
       groups.set(id, entry);
     }
@@ -50,4 +52,22 @@ export function groupViews(views: readonly ProxyView[]): ProxyGroup[] {
   }
   for (const { nodeIds } of groups.values()) nodeIds.sort();
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, entry]) => entry.group);
+}
+
+/**
+ * Per namespace, a summary of what its groups say to route status: equal summaries, equal statuses
+ * for every route exported there. A group's table is told by its version (a content hash, so one
+ * version is one set of route generations), as groupViews already groups by it.
+ */
+export function namespaceSummaries(groups: readonly ProxyGroup[]): Map<string, string> {
+  const parts = new Map<string, string[]>();
+  for (const group of groups) {
+    const summary = [group.running === undefined ? '-' : group.ackedVersion, group.nack?.version ?? '', group.nack?.message ?? '', group.nodeIds.join(',')].join('\0');
+    const list = parts.get(group.namespace);
+    if (list === undefined) parts.set(group.namespace, [summary]);
+    else list.push(summary);
+  }
+  const summaries = new Map<string, string>();
+  for (const [namespace, list] of parts) summaries.set(namespace, list.join('\u0001'));
+  return summaries;
 }
