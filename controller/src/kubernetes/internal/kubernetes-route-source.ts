@@ -3,7 +3,7 @@
 
 import { referencesOf, type FhirRoute, type RefResolver } from '../../../../api/index.ts';
 import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
-import { notifyListeners, type RouteWatcher, type SourceState } from '../../sources/index.ts';
+import { notifyListeners, type ChangeListener, type RouteWatcher, type SourceState } from '../../sources/index.ts';
 import type { KubeObject } from './objects.ts';
 import type { ResilientInformer } from './resilient-informer.ts';
 
@@ -42,12 +42,14 @@ export interface KubernetesRouteSourceOptions {
   /** The one namespace watched (--namespace); all when absent. */
   namespace?: string;
   logger: Logger;
+  /** Monotonic milliseconds (performance.now()), for when a change was observed. */
+  nowMs?: () => number;
 }
 
 export class KubernetesRouteSource implements RouteWatcher {
   readonly description: string;
   readonly #options: KubernetesRouteSourceOptions;
-  readonly #listeners: (() => void)[] = [];
+  readonly #listeners: ChangeListener[] = [];
   #snapshot: SourceState | undefined;
   #references: { services: Set<string>; secrets: Set<string> } | undefined;
   #started = false;
@@ -82,7 +84,7 @@ export class KubernetesRouteSource implements RouteWatcher {
     return this.#snapshot;
   }
 
-  onChange(listener: () => void): void {
+  onChange(listener: ChangeListener): void {
     this.#listeners.push(listener);
   }
 
@@ -93,7 +95,9 @@ export class KubernetesRouteSource implements RouteWatcher {
   #changed(): void {
     this.#snapshot = undefined;
     if (!this.#started) return;
-    notifyListeners(this.#listeners, this.#options.logger);
+    // Informers emit synchronously from the watch line's arrival (client-node's ListWatch, then
+    // ResilientInformer), so now is when the event was observed.
+    notifyListeners(this.#listeners, (this.#options.nowMs ?? (() => performance.now()))(), this.#options.logger);
   }
 
   /**
