@@ -9,7 +9,7 @@ import type { ControllerMetrics } from '../telemetry/metrics.ts';
 
 export interface SnapshotStoreOptions {
   source: RouteWatcher;
-  /** Changes within this window after the first one go out together. */
+  /** Changes observed within this window after the first one go out together. */
   batchWindowMs: number;
   logger: Logger;
   metrics: ControllerMetrics;
@@ -93,9 +93,10 @@ export class SnapshotStore {
     // convergence counts them. The earliest of the batch (changes queue behind the first).
     const seenAtMs = observedAtMs ?? this.#nowMs();
     if (this.#changeSeenAtMs === undefined || seenAtMs < this.#changeSeenAtMs) this.#changeSeenAtMs = seenAtMs;
-    // A fixed window from the first change, not a debounce: a steady trickle of edits cannot
-    // postpone every push forever.
-    this.#batch ??= setTimeout(() => this.#refresh(), this.#options.batchWindowMs);
+    // A fixed window from the first change's observation, not a debounce: a steady trickle of edits
+    // cannot postpone every push forever, and the time the source took to read it (its own debounce)
+    // is part of the window rather than added to it.
+    this.#batch ??= setTimeout(() => this.#refresh(), Math.max(0, seenAtMs + this.#options.batchWindowMs - this.#nowMs()));
   }
 
   #refresh(): void {

@@ -20,7 +20,9 @@ export interface DirectorySourceOptions {
   onRefused?: () => void;
   /**
    * A file is read this long after its first watch event (editors write in several steps); later
-   * events of the same burst join that read, so a steady stream of them cannot postpone it. Default 100 ms.
+   * events of the same burst join that read, so a steady stream of them cannot postpone it. Default
+   * 25 ms: a save's writes come within microseconds, and the snapshot store's batch window, which
+   * counts from the same observation, absorbs it.
    */
   debounceMs?: number;
   /**
@@ -128,7 +130,7 @@ export class DirectorySource implements RouteWatcher {
     this.#dir = path.resolve(options.dir);
     this.#options = options;
     this.#files = options.files ?? NODE_DIRECTORY_FILES;
-    this.#debounceMs = options.debounceMs ?? 100;
+    this.#debounceMs = options.debounceMs ?? 25;
     this.description = `directory ${this.#dir}`;
     this.#state = { routes: [], refs: refsOver(this.#dir, new Map()) };
   }
@@ -282,7 +284,7 @@ export class DirectorySource implements RouteWatcher {
       }
       for (const [name] of due) this.#pending.delete(name);
       if (due.length > 0) {
-        const probes = await this.#files.probe(due.map(([name]) => path.join(this.#dir, name)));
+        const probes = await this.#files.probe(due.map(([name]) => this.#pathOf(name)));
         for (let i = 0; i < due.length; i++) {
           const [name, atMs] = due[i] as [string, number];
           const probe = probes[i] as FileProbe;
@@ -322,7 +324,7 @@ export class DirectorySource implements RouteWatcher {
     for (const name of [...this.#entries.keys()]) {
       if (!present.has(name)) this.#removeFile(name, observedAtMs ?? this.#nowMs());
     }
-    const probes = await this.#files.probe(names.map((name) => path.join(this.#dir, name)));
+    const probes = await this.#files.probe(names.map((name) => this.#pathOf(name)));
     const detectedAtMs = observedAtMs ?? this.#nowMs();
     let reads = 0;
     for (let i = 0; i < names.length; i++) {
@@ -342,7 +344,7 @@ export class DirectorySource implements RouteWatcher {
 
   /** Reads one file whose stat was just taken; records what changed for the next publish. */
   #readFile(name: string, probe: FileProbe, observedAtMs: number): void {
-    const file = path.join(this.#dir, name);
+    const file = this.#pathOf(name);
     let entry = this.#entries.get(name);
     if (entry === undefined) {
       entry = {};
@@ -612,6 +614,11 @@ export class DirectorySource implements RouteWatcher {
       ...route,
       metadata: { ...route.metadata, generation: identity.generation, creationTimestamp: route.metadata.creationTimestamp ?? identity.creationTimestamp },
     };
+  }
+
+  /** A routes file's path (a plain name in the directory: no path.join normalising, 10,000 times a scan). */
+  #pathOf(name: string): string {
+    return this.#dir + path.sep + name;
   }
 
   #nowMs(): number {

@@ -34,51 +34,44 @@ export interface DirectoryFiles {
 
 /** Stamps equal to within this of now are racy: coarse file-system clocks (2 s on FAT, 1 s on some NFS servers). */
 const RACY_WINDOW_MS = 2_000;
-/** Stats in flight at once: enough to keep libuv's pool busy, few enough not to starve other I/O. */
-const PROBE_CONCURRENCY = 32;
+/** Stats between turns of the event loop. */
+const PROBES_PER_TURN = 512;
 
 export const NODE_DIRECTORY_FILES: DirectoryFiles = {
   async list(dir) {
     const entries = await fs.promises.readdir(dir, { withFileTypes: true });
     return entries.map((entry) => ({ name: entry.name, fileLike: entry.isFile() || entry.isSymbolicLink() }));
   },
-  probe(paths) {
-    // Callback stats, not fs.promises: a third of the CPU for 10,000 files (no promise per stat).
-    return new Promise((resolve) => {
-      const probes: FileProbe[] = new Array<FileProbe>(paths.length);
-      let next = 0;
-      let done = 0;
-      if (paths.length === 0) {
-        resolve(probes);
-        return;
-      }
-      const launch = (): void => {
-        const index = next++;
-        const target = paths[index];
-        if (target === undefined) return;
-        fs.stat(target, (err, stats) => {
-          probes[index] = err === null ? probeOf(stats) : failedProbe(err);
-          if (++done === paths.length) resolve(probes);
-          else launch();
-        });
-      };
-      for (let i = 0; i < Math.min(PROBE_CONCURRENCY, paths.length); i++) launch();
-    });
+  async probe(paths) {
+    // Synchronous stats in slices, with a turn of the event loop between: a third of the CPU of
+    // fs.stat through libuv's pool (about 30 ms for 10,000 files, in 1 ms slices).
+    const probes: FileProbe[] = [];
+    for (let start = 0; start < paths.length; start += PROBES_PER_TURN) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      const nowMs = Date.now();
+      for (const target of paths.slice(start, start + PROBES_PER_TURN)) probes.push(probeSync(target, nowMs));
+    }
+    return probes;
   },
   read(path) {
     return fs.readFileSync(path, 'utf8');
   },
 };
 
-function probeOf(stats: fs.Stats): FileProbe {
+function probeSync(target: string, nowMs: number): FileProbe {
+  let stats: fs.Stats | undefined;
+  try {
+    stats = fs.statSync(target, { throwIfNoEntry: false });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return code === 'ENOTDIR' ? MISSING : { stamp: `error:${code}`, missing: false, racy: false };
+  }
+  if (stats === undefined) return MISSING;
   return {
     stamp: `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`,
     missing: false,
-    racy: Date.now() - stats.mtimeMs < RACY_WINDOW_MS,
+    racy: nowMs - stats.mtimeMs < RACY_WINDOW_MS,
   };
 }
 
-function failedProbe(err: NodeJS.ErrnoException): FileProbe {
-  const missing = err.code === 'ENOENT' || err.code === 'ENOTDIR';
-  return { stamp: missing ? 'missing' : `error:${err.code ?? String(err)}`, missing, racy: false };
-}
+const MISSING: FileProbe = { stamp: 'missing', missing: true, racy: false };
