@@ -14,6 +14,8 @@ describe('parseControllerFlags', () => {
       ackTimeoutMs: 15_000,
       logLevel: 'info',
     });
+    expect(parseControllerFlags(['--routes-dir', 'routes', '--routes-dir-poll', '0s'], {})).toMatchObject({ source: { pollMs: 0 } });
+    expect(parseControllerFlags(['--routes-dir', 'routes', '--routes-dir-poll', '0'], {})).toMatchObject({ source: { pollMs: 0 } });
   });
 
   it('reads every flag', () => {
