@@ -10,6 +10,7 @@ import { canonicalJson, type Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
 import { NODE_DIRECTORY_FILES, type DirectoryFiles, type FileProbe } from './internal/directory-files.ts';
 import { notifyListeners, type ChangeListener, type RouteWatcher, type SourceState } from './route-watcher.ts';
+import { SortedKeys } from './sorted-keys.ts';
 
 export interface DirectorySourceOptions {
   dir: string;
@@ -99,9 +100,9 @@ export class DirectorySource implements RouteWatcher {
   readonly #debounceMs: number;
   /** Every routes file seen, and its names in name order (the order routes are served in). */
   readonly #entries = new Map<string, FileEntry>();
-  #order: string[] = [];
+  readonly #order = new SortedKeys();
   /** The files defining each route key, in name order: the first one's route is served. */
-  readonly #definers = new Map<string, string[]>();
+  readonly #definers = new Map<string, SortedKeys>();
   readonly #served = new Map<string, Served>();
   readonly #identities = new Map<string, Identity>();
   readonly #pems = new Map<string, PemEntry>();
@@ -181,7 +182,7 @@ export class DirectorySource implements RouteWatcher {
 
   /** Files whose current content is refused, with the problems; their previous routes stay in force. */
   refusedFiles(): { file: string; problems: string[] }[] {
-    return this.#order.flatMap((file) => {
+    return [...this.#order].flatMap((file) => {
       const refused = this.#entries.get(file)?.refused;
       return refused === undefined ? [] : [{ file, problems: refused.problems }];
     });
@@ -349,7 +350,7 @@ export class DirectorySource implements RouteWatcher {
     if (entry === undefined) {
       entry = {};
       this.#entries.set(name, entry);
-      insertSorted(this.#order, name);
+      this.#order.add(name);
     }
     let text: string;
     try {
@@ -413,7 +414,7 @@ export class DirectorySource implements RouteWatcher {
     if (entry === undefined) return;
     this.#replaceGood(name, entry, undefined);
     this.#entries.delete(name);
-    removeSorted(this.#order, name);
+    this.#order.delete(name);
     this.#noteObserved(observedAtMs);
     this.#options.logger.log('info', 'routes file removed', { file: name });
   }
@@ -433,7 +434,7 @@ export class DirectorySource implements RouteWatcher {
     }
     for (const key of good?.routes.keys() ?? []) {
       if (before?.routes.has(key) === true) continue;
-      insertSorted(this.#definersOf(key), name);
+      this.#definersOf(key).add(name);
       this.#touched.add(key);
     }
     const pemsBefore = new Set(before?.pemPaths ?? []);
@@ -458,10 +459,10 @@ export class DirectorySource implements RouteWatcher {
     }
   }
 
-  #definersOf(key: string): string[] {
+  #definersOf(key: string): SortedKeys {
     let definers = this.#definers.get(key);
     if (definers === undefined) {
-      definers = [];
+      definers = new SortedKeys();
       this.#definers.set(key, definers);
     }
     return definers;
@@ -470,8 +471,8 @@ export class DirectorySource implements RouteWatcher {
   #undefine(key: string, name: string): void {
     const definers = this.#definers.get(key);
     if (definers === undefined) return;
-    removeSorted(definers, name);
-    if (definers.length === 0) this.#definers.delete(key);
+    definers.delete(name);
+    if (definers.size === 0) this.#definers.delete(key);
   }
 
   /** Stats every PEM named (one stat each: cheap), or only those never read, and reads those whose stat changed. */
@@ -572,7 +573,7 @@ export class DirectorySource implements RouteWatcher {
   /** Settles which route is served for a key; true when the served object changed. */
   #serve(key: string, now: Date): boolean {
     const definers = this.#definers.get(key);
-    const first = definers?.[0];
+    const first = definers?.first;
     const raw = first === undefined ? undefined : this.#entries.get(first)?.good?.routes.get(key)?.route;
     const served = this.#served.get(key);
     if (raw === undefined) {
@@ -580,9 +581,9 @@ export class DirectorySource implements RouteWatcher {
       this.#identities.delete(key);
       return served !== undefined;
     }
-    if (definers !== undefined && definers.length > 1) {
+    if (definers !== undefined && definers.size > 1) {
       // As a second `kubectl apply` of one name would replace, not add: one object per name.
-      for (const ignored of definers.slice(1)) {
+      for (const ignored of definers.rest()) {
         this.#options.logger.log('warn', 'route defined in two files; the first file (by name) is used', { route: key, used: first, ignored });
       }
     }
@@ -638,28 +639,6 @@ function refsOver(dir: string, pems: ReadonlyMap<string, string | undefined>): R
     secret: () => undefined,
     service: () => undefined,
   };
-}
-
-/** Name order as Array.prototype.sort() has it (UTF-16 code units). */
-function insertSorted(names: string[], name: string): void {
-  const at = lowerBound(names, name);
-  if (names[at] !== name) names.splice(at, 0, name);
-}
-
-function removeSorted(names: string[], name: string): void {
-  const at = lowerBound(names, name);
-  if (names[at] === name) names.splice(at, 1);
-}
-
-function lowerBound(names: readonly string[], name: string): number {
-  let low = 0;
-  let high = names.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if ((names[mid] as string) < name) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 function yieldTurn(): Promise<void> {

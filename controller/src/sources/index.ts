@@ -3,3 +3,4 @@
 
 export { notifyListeners, type ChangeListener, type RouteWatcher, type SourceState } from './route-watcher.ts';
 export { DEFAULT_DIRECTORY_POLL_MS, DirectorySource, type DirectorySourceOptions } from './directory-source.ts';
+export { SortedKeys } from './sorted-keys.ts';
