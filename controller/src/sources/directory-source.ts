@@ -406,7 +406,8 @@ export class DirectorySource implements RouteWatcher {
     this.#replaceGood(name, entry, { textHash, routes, pemPaths });
     entry.refused = undefined;
     this.#noteObserved(observedAtMs);
-    this.#options.logger.log('info', 'routes file read', { file: name, routes: routes.size });
+    // One line per file on changes; the first read of 10,000 files is the store's one 'routes read' line.
+    this.#options.logger.log(this.#started ? 'info' : 'debug', 'routes file read', { file: name, routes: routes.size });
   }
 
   #removeFile(name: string, observedAtMs: number): void {
