@@ -16,7 +16,7 @@ export interface ModeTuning {
   logger?: Logger;
   metrics?: ControllerMetrics;
   tracer?: ChangeTracer;
-  /** Directory source: quiet time after a watch event and rescan interval. */
+  /** Directory source: the longest wait from a watch event to its read, and the stat scan interval (over --routes-dir-poll). */
   directoryWatch?: { debounceMs?: number; pollMs?: number };
   kubernetes?: KubernetesTuning;
 }
@@ -45,6 +45,7 @@ export async function createMode(config: ControllerConfig, tuning: ModeTuning = 
     ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
     logger,
     onRefused: () => metrics.reconcileFailed('source'),
+    pollMs: config.source.pollMs,
     ...tuning.directoryWatch,
   });
   return {

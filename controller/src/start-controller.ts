@@ -53,10 +53,10 @@ export async function startController(config: ControllerConfig, mode: Controller
     tracer,
     cause: () => store.changeOf(store.current),
   });
-  const convergence = new ConvergenceTracker({ translation: () => store.current, proxies: () => registry.list(), metrics });
+  const convergence = new ConvergenceTracker({ translation: () => store.current, proxies: () => registry.list(), connected: (proxy) => registry.has(proxy), metrics });
   // Handlers only schedule: convergence is checked and statuses are refreshed from current state.
-  store.subscribe((_translation, changeSeenAtMs) => {
-    convergence.translated(changeSeenAtMs);
+  store.subscribe((translation, changeSeenAtMs, previous) => {
+    convergence.translated(translation, changeSeenAtMs, previous);
     reconciler.schedule();
   });
   registry.onChange(() => {

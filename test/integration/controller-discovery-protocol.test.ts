@@ -150,7 +150,7 @@ describe('first answer', () => {
   it('does not answer before the source has been read once', async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const listeners: (() => void)[] = [];
+    const listeners: ((observedAtMs: number) => void)[] = [];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-ctl-'));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const { parseRouteManifests } = await import('../../api/index.ts');

@@ -100,6 +100,11 @@ export class ProxyRegistry {
     return [...this.#records];
   }
 
+  /** Whether this record's stream is still the one registered (convergence asks per answer: O(1)). */
+  has(record: ProxyRecord): boolean {
+    return this.#records.has(record);
+  }
+
   get size(): number {
     return this.#records.size;
   }

@@ -9,7 +9,7 @@ import type { ControllerMetrics } from '../telemetry/metrics.ts';
 
 export interface SnapshotStoreOptions {
   source: RouteWatcher;
-  /** Changes within this window after the first one go out together. */
+  /** Changes observed within this window after the first one go out together. */
   batchWindowMs: number;
   logger: Logger;
   metrics: ControllerMetrics;
@@ -19,8 +19,11 @@ export interface SnapshotStoreOptions {
   nowMs?: () => number;
 }
 
-/** Told of each new translation, with when the first change it contains was seen (undefined: none). */
-export type TranslationListener = (translation: Translation, changeSeenAtMs: number | undefined) => void;
+/**
+ * Told of each new translation, with when the source first observed the earliest change it contains
+ * (undefined: none), and the translation it replaces.
+ */
+export type TranslationListener = (translation: Translation, changeSeenAtMs: number | undefined, previous: Translation | undefined) => void;
 
 export class SnapshotStore {
   readonly #options: SnapshotStoreOptions;
@@ -42,7 +45,7 @@ export class SnapshotStore {
   /** Starts the source; resolves once its first complete read is translated. */
   async start(): Promise<void> {
     // The source's callback only arms a timer: watcher callbacks never block.
-    this.#options.source.onChange(() => this.#changed());
+    this.#options.source.onChange((observedAtMs) => this.#changed(observedAtMs));
     await this.#options.source.start();
     this.#current = this.#translate('first-read');
     this.#options.logger.log('info', 'routes read', {
@@ -83,13 +86,17 @@ export class SnapshotStore {
     clearTimeout(this.#batch);
   }
 
-  #changed(): void {
+  #changed(observedAtMs: number | undefined): void {
     // Before the first read, start() translates whatever the source holds by then.
     if (this.#current === undefined || this.#stopped) return;
-    this.#changeSeenAtMs ??= this.#nowMs();
-    // A fixed window from the first change, not a debounce: a steady trickle of edits cannot
-    // postpone every push forever.
-    this.#batch ??= setTimeout(() => this.#refresh(), this.#options.batchWindowMs);
+    // The source's observation, not this call: reads, debounce and the scan come before it, and
+    // convergence counts them. The earliest of the batch (changes queue behind the first).
+    const seenAtMs = observedAtMs ?? this.#nowMs();
+    if (this.#changeSeenAtMs === undefined || seenAtMs < this.#changeSeenAtMs) this.#changeSeenAtMs = seenAtMs;
+    // A fixed window from the first change's observation, not a debounce: a steady trickle of edits
+    // cannot postpone every push forever, and the time the source took to read it (its own debounce)
+    // is part of the window rather than added to it.
+    this.#batch ??= setTimeout(() => this.#refresh(), Math.max(0, seenAtMs + this.#options.batchWindowMs - this.#nowMs()));
   }
 
   #refresh(): void {
@@ -105,11 +112,13 @@ export class SnapshotStore {
       this.#options.logger.log('error', 'cannot translate routes; keeping the tables in force', { error: String(err) });
       return;
     }
+    const previous = this.#current;
     this.#current = next;
+    if (changeSeenAtMs !== undefined) this.#options.metrics.tableReplaced((this.#nowMs() - changeSeenAtMs) / 1000);
     this.#options.logger.log('debug', 'routes translated', { sequence: next.sequence, routes: next.routes.length, version: next.version });
     for (const listener of this.#listeners) {
       try {
-        listener(next, changeSeenAtMs);
+        listener(next, changeSeenAtMs, previous);
       } catch (err) {
         this.#options.logger.log('error', 'translation listener threw', { error: String(err) });
       }

@@ -7,9 +7,20 @@ import type { Logger } from '../../../runtime/index.ts';
 
 /** A consistent view of the inputs of compile: the routes and the resolver for their references. */
 export interface SourceState {
+  /**
+   * A route that did not change keeps its object from one state to the next (compile caches by
+   * identity); a changed one, or one whose referenced files changed, is a new object.
+   */
   routes: readonly FhirRoute[];
   refs: RefResolver;
 }
+
+/**
+ * Told of a change; `observedAtMs` is performance.now() when the source first saw it (the file
+ * event's or the watch event's arrival, the poll's detection), before any read or debounce, so
+ * convergence counts from there.
+ */
+export type ChangeListener = (observedAtMs: number) => void;
 
 export interface RouteWatcher {
   /** Human-readable kind for logs: `directory /etc/routes`, `kubernetes (all namespaces)`. */
@@ -21,16 +32,16 @@ export interface RouteWatcher {
   start(): Promise<void>;
   /** The current state; cheap, and never blocks. Objects are shared: callers must not mutate them. */
   state(): SourceState;
-  /** Called after any change, possibly coalesced; listeners must not block or throw. */
-  onChange(listener: () => void): void;
+  /** Called after any change, possibly coalesced (then with the earliest observation); listeners must not block or throw. */
+  onChange(listener: ChangeListener): void;
   stop(): Promise<void>;
 }
 
 /** Tells every listener of a watcher about a change; one that throws is logged and the rest still hear. */
-export function notifyListeners(listeners: readonly (() => void)[], logger: Logger): void {
+export function notifyListeners(listeners: readonly ChangeListener[], observedAtMs: number, logger: Logger): void {
   for (const listener of listeners) {
     try {
-      listener();
+      listener(observedAtMs);
     } catch (err) {
       logger.log('error', 'route source listener threw', { error: String(err) });
     }

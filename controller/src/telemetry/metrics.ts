@@ -14,6 +14,7 @@ export class ControllerMetrics {
   readonly #pushDuration: Histogram<'kind' | 'result'>;
   readonly #responses: Counter<'kind'>;
   readonly #convergence: Histogram;
+  readonly #changeToTable: Histogram;
   readonly #nacks: Counter<'reason'>;
   readonly #leader: Gauge;
   readonly #slowConsumers: Counter;
@@ -63,8 +64,14 @@ export class ControllerMetrics {
     });
     this.#convergence = new Histogram({
       name: 'fhirmesh_controller_convergence_seconds',
-      help: 'From a route change seen by the source to every connected proxy having answered its new table (ACK; a NACK counts as an answer and shows in fhirmesh_controller_nacks_total).',
+      help: 'From a route change first observed by the source (file or watch event) to the last proxy in its scope (those whose namespace\'s table changed) having answered the new table (ACK; a NACK counts as an answer and shows in fhirmesh_controller_nacks_total).',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [this.registry],
+    });
+    this.#changeToTable = new Histogram({
+      name: 'fhirmesh_controller_change_to_table_seconds',
+      help: 'From a route change first observed by the source to the new tables in force (read, batch window, compile): the controller\'s part of fhirmesh_controller_convergence_seconds; the rest is sending and the proxies\' answers.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
     });
     this.#nacks = new Counter({
@@ -116,6 +123,10 @@ export class ControllerMetrics {
 
   converged(seconds: number): void {
     this.#convergence.observe(seconds);
+  }
+
+  tableReplaced(secondsSinceChange: number): void {
+    this.#changeToTable.observe(secondsSinceChange);
   }
 
   slowConsumerDisconnected(): void {

@@ -1,11 +1,14 @@
 // Pins the directory source of standalone mode: which files it reads, fail-static per file, the
-// generation and creation time it assigns, PEM files read relative to the directory, no-op skipping.
+// generation and creation time it assigns, PEM files read relative to the directory, no-op skipping;
+// and its cost: an event reads only the file it names, within a bounded wait, a scan reads only files
+// whose stat changed, and a route that did not change keeps its object from one state to the next.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ControllerError } from '../../../controller/src/index.ts';
+import { NODE_DIRECTORY_FILES, type DirectoryFiles } from '../../../controller/src/sources/internal/directory-files.ts';
 import { DirectorySource } from '../../../controller/src/sources/index.ts';
 import { createLogger } from '../../../runtime/index.ts';
 
@@ -35,33 +38,62 @@ interface Fixture {
   source: DirectorySource;
   logs: Record<string, unknown>[];
   changes: () => number;
+  /** Each change told: its observedAtMs, and when it was told (performance.now()). */
+  observations: { observedAtMs: number; toldAtMs: number }[];
+  /** Every file read since the start (or the last reset), relative to the directory. */
+  reads: string[];
   write(file: string, text: string): void;
   keys(): string[];
 }
 
-async function fixture(files: Record<string, string>, options: { namespace?: string; debounceMs?: number; now?: Date } = {}): Promise<Fixture> {
+/** Files written a minute ago: not racily clean, so a scan trusts their stat. */
+function backdate(file: string): void {
+  const past = new Date(Date.now() - 60_000);
+  fs.utimesSync(file, past, past);
+}
+
+async function fixture(
+  files: Record<string, string>,
+  options: { namespace?: string; debounceMs?: number; pollMs?: number; now?: Date; backdated?: boolean } = {},
+): Promise<Fixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-dirsrc-'));
   dirs.push(dir);
-  for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), text);
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, file), text);
+    if (options.backdated === true) backdate(path.join(dir, file));
+  }
   const logs: Record<string, unknown>[] = [];
+  const reads: string[] = [];
+  const countingFiles: DirectoryFiles = {
+    list: (target) => NODE_DIRECTORY_FILES.list(target),
+    probe: (paths) => NODE_DIRECTORY_FILES.probe(paths),
+    read(file) {
+      reads.push(path.relative(dir, file));
+      return NODE_DIRECTORY_FILES.read(file);
+    },
+  };
   const source = new DirectorySource({
     dir,
     logger: createLogger({ level: 'debug', component: 'test', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) }),
     // Tests drive rescan() themselves unless they test the watch.
     debounceMs: options.debounceMs ?? 60_000,
-    pollMs: 60_000,
+    pollMs: options.pollMs ?? 60_000,
+    files: countingFiles,
     ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     ...(options.now === undefined ? {} : { now: () => options.now as Date }),
   });
   sources.push(source);
-  let changes = 0;
-  source.onChange(() => changes++);
+  const observations: { observedAtMs: number; toldAtMs: number }[] = [];
+  source.onChange((observedAtMs) => observations.push({ observedAtMs, toldAtMs: performance.now() }));
   await source.start();
   return {
     dir,
     source,
     logs,
-    changes: () => changes,
+    changes: () => observations.length,
+    observations,
+    reads,
     write(file, text) {
       fs.writeFileSync(path.join(dir, `.${file}.tmp`), text);
       fs.renameSync(path.join(dir, `.${file}.tmp`), path.join(dir, file));
@@ -179,6 +211,122 @@ describe('DirectorySource', () => {
     f.write('b.yaml', routeYaml('beta'));
     await expect.poll(() => f.changes(), { timeout: 5_000 }).toBeGreaterThan(0);
     expect(f.keys()).toEqual(['payers/acme', 'payers/beta']);
+  });
+
+  it('uses the second file once the first no longer defines the route, keeping the generation count', async () => {
+    const f = await fixture({ 'a.yaml': routeYaml('acme'), 'b.yaml': routeYaml('acme', { backend: 'https://other.example.org/fhir' }) });
+    fs.rmSync(path.join(f.dir, 'a.yaml'));
+    await f.source.rescan();
+    expect(f.keys()).toEqual(['payers/acme']);
+    expect(f.source.state().routes[0]?.spec.backend.url).toBe('https://other.example.org/fhir');
+    expect(f.source.state().routes[0]?.metadata.generation).toBe(2);
+    expect(f.changes()).toBe(1);
+  });
+
+  it('reads only the file an event names, once, and tells when the event arrived', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`r${String(i).padStart(3, '0')}.yaml`] = routeYaml(`route-${i}`);
+    const f = await fixture(files, { debounceMs: 20 });
+    expect(f.reads).toHaveLength(200);
+    f.reads.length = 0;
+    const editedAtMs = performance.now();
+    f.write('r117.yaml', routeYaml('route-117', { backend: 'https://v2.example.org/fhir' }));
+    await expect.poll(() => f.changes(), { timeout: 5_000 }).toBe(1);
+    expect(f.reads).toEqual(['r117.yaml']);
+    expect(f.source.state().routes[117]?.spec.backend.url).toBe('https://v2.example.org/fhir');
+    // The event's arrival, before the debounce and the read: what convergence counts from.
+    const { observedAtMs, toldAtMs } = f.observations[0] ?? { observedAtMs: NaN, toldAtMs: NaN };
+    expect(observedAtMs).toBeGreaterThanOrEqual(editedAtMs);
+    expect(toldAtMs - observedAtMs).toBeGreaterThanOrEqual(19);
+  });
+
+  it('reads a file within debounceMs of its first event, however steadily events keep coming', async () => {
+    const f = await fixture({ 'a.yaml': routeYaml('acme') }, { debounceMs: 50 });
+    const startedAtMs = performance.now();
+    let seenWhileWriting: number | undefined;
+    // A write every 5 ms for 1.5 s: a debounce that waits for quiet would read nothing until the end.
+    for (let i = 0; performance.now() - startedAtMs < 1_500; i++) {
+      fs.writeFileSync(path.join(f.dir, 'a.yaml'), routeYaml('acme', { backend: `https://v${i}.example.org/fhir` }));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (seenWhileWriting === undefined && f.changes() > 0) seenWhileWriting = performance.now() - startedAtMs;
+    }
+    expect(seenWhileWriting).toBeDefined();
+    expect(seenWhileWriting).toBeLessThan(1_000);
+    expect(f.changes()).toBeGreaterThan(1);
+  });
+
+  it('stats but reads no file when nothing changed, PEMs included', async () => {
+    const files: Record<string, string> = { 'certs/ca.pem': 'PEM-1' };
+    for (let i = 0; i < 50; i++) files[`r${i}.yaml`] = routeYaml(`route-${i}`, i === 0 ? { caFile: 'certs/ca.pem' } : {});
+    const f = await fixture(files, { backdated: true });
+    expect(f.reads).toHaveLength(51);
+    f.reads.length = 0;
+    const before = f.source.state();
+    await f.source.rescan();
+    await f.source.rescan();
+    expect(f.reads).toEqual([]);
+    expect(f.source.state()).toBe(before);
+    expect(f.changes()).toBe(0);
+
+    fs.writeFileSync(path.join(f.dir, 'certs/ca.pem'), 'PEM-2');
+    fs.writeFileSync(path.join(f.dir, 'r7.yaml'), routeYaml('route-7', { backend: 'https://v2.example.org/fhir' }));
+    await f.source.rescan();
+    expect(f.reads.sort()).toEqual(['certs/ca.pem', 'r7.yaml']);
+    expect(f.changes()).toBe(1);
+  });
+
+  it('keeps the object of every route that did not change from one state to the next', async () => {
+    const f = await fixture({
+      'a.yaml': routeYaml('acme', { caFile: 'ca.pem' }),
+      'b.yaml': routeYaml('beta') + '---\n' + routeYaml('bravo'),
+      'c.yaml': routeYaml('gamma'),
+      'ca.pem': 'PEM-1',
+    });
+    const first = f.source.state().routes;
+    const byName = (routes: readonly { metadata: { name: string } }[], name: string): unknown => routes.find((r) => r.metadata.name === name);
+
+    // One route of a two-route file edited: only it is a new object.
+    f.write('b.yaml', routeYaml('beta', { backend: 'https://beta-v2.example.org/fhir' }) + '---\n' + routeYaml('bravo'));
+    await f.source.rescan();
+    const second = f.source.state().routes;
+    expect(second).not.toBe(first);
+    for (const name of ['acme', 'bravo', 'gamma']) expect(byName(second, name)).toBe(byName(first, name));
+    expect(byName(second, 'beta')).not.toBe(byName(first, 'beta'));
+
+    // A PEM a route names rotated: that route is a new object (its compiled form changes), same generation.
+    fs.writeFileSync(path.join(f.dir, 'ca.pem'), 'PEM-2');
+    await f.source.rescan();
+    const third = f.source.state().routes;
+    expect(byName(third, 'acme')).not.toBe(byName(second, 'acme'));
+    expect((byName(third, 'acme') as { metadata: { generation: number } }).metadata.generation).toBe(1);
+    for (const name of ['beta', 'bravo', 'gamma']) expect(byName(third, name)).toBe(byName(second, name));
+    expect(f.source.state().refs.file('ca.pem')).toBe('PEM-2');
+  });
+
+  it('sees a ConfigMap mount swap its ..data link through the watch, with no poll', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhirmesh-dirsrc-cm-'));
+    dirs.push(dir);
+    const version = (name: string, text: string): void => {
+      fs.mkdirSync(path.join(dir, name));
+      fs.writeFileSync(path.join(dir, name, 'routes.yaml'), text);
+    };
+    // The kubelet's layout: keys link through ..data to a timestamped directory, swapped by rename.
+    version('..2026_01_01_00_00_00.1', routeYaml('acme'));
+    fs.symlinkSync('..2026_01_01_00_00_00.1', path.join(dir, '..data'));
+    fs.symlinkSync('..data/routes.yaml', path.join(dir, 'routes.yaml'));
+    const source = new DirectorySource({ dir, logger: createLogger({ component: 'test', write: () => undefined }), debounceMs: 20, pollMs: 0 });
+    sources.push(source);
+    let changes = 0;
+    source.onChange(() => changes++);
+    await source.start();
+    expect(source.state().routes[0]?.spec.backend.url).toBe('https://acme.example.org/fhir');
+
+    version('..2026_01_01_00_01_00.2', routeYaml('acme', { backend: 'https://acme-v2.example.org/fhir' }));
+    fs.symlinkSync('..2026_01_01_00_01_00.2', path.join(dir, '..data_tmp'));
+    fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    fs.rmSync(path.join(dir, '..2026_01_01_00_00_00.1'), { recursive: true });
+    await expect.poll(() => changes, { timeout: 5_000 }).toBe(1);
+    expect(source.state().routes[0]?.spec.backend.url).toBe('https://acme-v2.example.org/fhir');
   });
 
   it('refuses to start on a directory that does not exist', async () => {

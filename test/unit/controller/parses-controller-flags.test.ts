@@ -7,22 +7,24 @@ import { parseControllerFlags } from '../../../controller/src/index.ts';
 describe('parseControllerFlags', () => {
   it('reads standalone mode with the defaults', () => {
     expect(parseControllerFlags(['--routes-dir', 'routes'], {})).toEqual({
-      source: { kind: 'directory', routesDir: 'routes' },
+      source: { kind: 'directory', routesDir: 'routes', pollMs: 10_000 },
       grpcListen: { host: '0.0.0.0', port: 15010 },
       adminListen: { host: '127.0.0.1', port: 9902 },
       batchWindowMs: 100,
       ackTimeoutMs: 15_000,
       logLevel: 'info',
     });
+    expect(parseControllerFlags(['--routes-dir', 'routes', '--routes-dir-poll', '0s'], {})).toMatchObject({ source: { pollMs: 0 } });
+    expect(parseControllerFlags(['--routes-dir', 'routes', '--routes-dir-poll', '0'], {})).toMatchObject({ source: { pollMs: 0 } });
   });
 
   it('reads every flag', () => {
     const config = parseControllerFlags(
-      ['--routes-dir', 'r', '--grpc-listen', '[::1]:0', '--admin-listen', ':9999', '--namespace', 'payers', '--batch-window', '50ms', '--ack-timeout', '2s', '--log-level', 'debug'],
+      ['--routes-dir', 'r', '--routes-dir-poll', '30s', '--grpc-listen', '[::1]:0', '--admin-listen', ':9999', '--namespace', 'payers', '--batch-window', '50ms', '--ack-timeout', '2s', '--log-level', 'debug'],
       {},
     );
     expect(config).toEqual({
-      source: { kind: 'directory', routesDir: 'r' },
+      source: { kind: 'directory', routesDir: 'r', pollMs: 30_000 },
       grpcListen: { host: '::1', port: 0 },
       adminListen: { host: '0.0.0.0', port: 9999 },
       namespace: 'payers',
@@ -73,6 +75,9 @@ describe('parseControllerFlags', () => {
     [['--routes-dir', 'r', '--grpc-listen', '127.0.0.1:9902', '--admin-listen', '127.0.0.1:9902'], '--grpc-listen and --admin-listen must differ'],
     [['--routes-dir', 'r', '--ack-timeout', '0ms'], "--ack-timeout '0ms' must be a duration from 1ms to 600s, written like 50ms, 2s or 1m"],
     [['--routes-dir', 'r', '--batch-window', '1h'], "--batch-window '1h' must be a duration from 0ms to 10s, written like 50ms, 2s or 1m"],
+    [['--routes-dir', 'r', '--routes-dir-poll', '10'], "--routes-dir-poll '10' must be 0s (watch only) or a duration from 100ms to 3600s, written like 500ms, 10s or 1m"],
+    [['--routes-dir', 'r', '--routes-dir-poll', '5ms'], "--routes-dir-poll '5ms' must be 0s (watch only) or a duration from 100ms to 3600s, written like 500ms, 10s or 1m"],
+    [['--kubeconfig', 'k', '--insecure-grpc', '--routes-dir-poll', '1s'], '--routes-dir-poll needs --routes-dir: Kubernetes mode watches the API, it has no directory to poll'],
     [['--routes-dir', 'r', '--namespace', 'Payers'], "--namespace 'Payers' must be a namespace name (lowercase letters, digits and '-', at most 63)"],
     [['--routes-dir', 'r', '--log-level', 'loud'], "--log-level 'loud' must be debug, info, warn or error"],
   ])('refuses %j', (argv, message) => {

@@ -3,7 +3,7 @@
 
 import { referencesOf, type FhirRoute, type RefResolver } from '../../../../api/index.ts';
 import { canonicalJson, type Logger } from '../../../../runtime/index.ts';
-import { notifyListeners, type RouteWatcher, type SourceState } from '../../sources/index.ts';
+import { notifyListeners, SortedKeys, type ChangeListener, type RouteWatcher, type SourceState } from '../../sources/index.ts';
 import type { KubeObject } from './objects.ts';
 import type { ResilientInformer } from './resilient-informer.ts';
 
@@ -42,30 +42,39 @@ export interface KubernetesRouteSourceOptions {
   /** The one namespace watched (--namespace); all when absent. */
   namespace?: string;
   logger: Logger;
+  /** Monotonic milliseconds (performance.now()), for when a change was observed. */
+  nowMs?: () => number;
 }
 
 export class KubernetesRouteSource implements RouteWatcher {
   readonly description: string;
   readonly #options: KubernetesRouteSourceOptions;
-  readonly #listeners: (() => void)[] = [];
+  readonly #listeners: ChangeListener[] = [];
   #snapshot: SourceState | undefined;
-  #references: { services: Set<string>; secrets: Set<string> } | undefined;
+  /** Route keys in key order, kept as routes come and go: sorting 10,000 keys on every change is not. Built at first use. */
+  #keys: SortedKeys | undefined;
+  /** How many routes name each Service and Secret (namespace/name), counted as routes change, not recounted. */
+  readonly #serviceUses = new Map<string, number>();
+  readonly #secretUses = new Map<string, number>();
   #started = false;
 
   constructor(options: KubernetesRouteSourceOptions) {
     this.#options = options;
     this.description = `kubernetes (${options.namespace === undefined ? 'all namespaces' : `namespace ${options.namespace}`})`;
-    options.routes.onChange((_key, previous, current) => {
+    options.routes.onChange((key, previous, current) => {
       if (!changesTable(previous, current)) return;
-      this.#references = undefined;
+      if (previous === undefined) this.#keys?.add(key);
+      if (current === undefined) this.#keys?.delete(key);
+      this.#countReferences(previous, -1);
+      this.#countReferences(current, 1);
       this.#changed();
     });
     options.services.onChange((key, previous, current) => {
       if (previous?.uid === current?.uid) return;
-      if (this.#referenced().services.has(key)) this.#changed();
+      if (this.#serviceUses.has(key)) this.#changed();
     });
     options.secrets.onChange((key, previous, current) => {
-      if (!this.#referenced().secrets.has(key)) return;
+      if (!this.#secretUses.has(key)) return;
       if (canonicalJson(previous ?? null) !== canonicalJson(current ?? null)) this.#changed();
     });
   }
@@ -82,7 +91,7 @@ export class KubernetesRouteSource implements RouteWatcher {
     return this.#snapshot;
   }
 
-  onChange(listener: () => void): void {
+  onChange(listener: ChangeListener): void {
     this.#listeners.push(listener);
   }
 
@@ -93,7 +102,9 @@ export class KubernetesRouteSource implements RouteWatcher {
   #changed(): void {
     this.#snapshot = undefined;
     if (!this.#started) return;
-    notifyListeners(this.#listeners, this.#options.logger);
+    // Informers emit synchronously from the watch line's arrival (client-node's ListWatch, then
+    // ResilientInformer), so now is when the event was observed.
+    notifyListeners(this.#listeners, (this.#options.nowMs ?? (() => performance.now()))(), this.#options.logger);
   }
 
   /**
@@ -102,12 +113,15 @@ export class KubernetesRouteSource implements RouteWatcher {
    */
   #build(): SourceState {
     const { routes, services, secrets, namespace: watched } = this.#options;
-    const keys = routes.keys().sort();
-    const list = keys.map((key) => routes.get(key)).filter((route): route is FhirRoute => route !== undefined);
-    const references = this.#referenced();
-    const existing = new Set([...references.services].filter((key) => services.get(key) !== undefined));
+    this.#keys ??= new SortedKeys(routes.keys());
+    const list: FhirRoute[] = [];
+    for (const key of this.#keys) {
+      const route = routes.get(key);
+      if (route !== undefined) list.push(route);
+    }
+    const existing = new Set([...this.#serviceUses.keys()].filter((key) => services.get(key) !== undefined));
     const secretData = new Map<string, SecretData>();
-    for (const key of references.secrets) {
+    for (const key of this.#secretUses.keys()) {
       const data = secrets.get(key);
       if (data !== undefined) secretData.set(key, data);
     }
@@ -121,19 +135,18 @@ export class KubernetesRouteSource implements RouteWatcher {
     return { routes: list, refs };
   }
 
-  /** namespace/name of every Service and Secret some route names; recomputed after route changes. */
-  #referenced(): { services: Set<string>; secrets: Set<string> } {
-    if (this.#references !== undefined) return this.#references;
-    const services = new Set<string>();
-    const secrets = new Set<string>();
-    for (const route of this.#options.routes.values()) {
-      const references = referencesOf(route);
-      for (const key of references.services) services.add(key);
-      for (const key of references.secrets) secrets.add(key);
-    }
-    this.#references = { services, secrets };
-    return this.#references;
+  #countReferences(route: FhirRoute | undefined, by: 1 | -1): void {
+    if (route === undefined) return;
+    const references = referencesOf(route);
+    for (const key of references.services) count(this.#serviceUses, key, by);
+    for (const key of references.secrets) count(this.#secretUses, key, by);
   }
+}
+
+function count(uses: Map<string, number>, key: string, by: 1 | -1): void {
+  const next = (uses.get(key) ?? 0) + by;
+  if (next > 0) uses.set(key, next);
+  else uses.delete(key);
 }
 
 /**

@@ -42,7 +42,7 @@ function secret(data: Record<string, string>): SecretData {
   return projectSecret({ data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])) });
 }
 
-async function world(namespace?: string) {
+async function world(namespace?: string, nowMs?: () => number) {
   const routes = new FakeInformer<FhirRoute>();
   const services = new FakeInformer<ServiceEntry>();
   const secrets = new FakeInformer<SecretData>();
@@ -51,12 +51,17 @@ async function world(namespace?: string) {
     services: services as unknown as ResilientInformer<ServiceEntry>,
     secrets: secrets as unknown as ResilientInformer<SecretData>,
     ...(namespace === undefined ? {} : { namespace }),
+    ...(nowMs === undefined ? {} : { nowMs }),
     logger: silentLogger(),
   });
   let changes = 0;
-  source.onChange(() => changes++);
+  const observations: number[] = [];
+  source.onChange((observedAtMs) => {
+    changes++;
+    observations.push(observedAtMs);
+  });
   await source.start();
-  return { routes, services, secrets, source, changes: () => changes };
+  return { routes, services, secrets, source, changes: () => changes, observations };
 }
 
 const acme = route(
@@ -116,6 +121,26 @@ describe('KubernetesRouteSource', () => {
     expect(second.refs.secret('payers', 'acme-ca', 'ca.crt')).toBe('NEW');
     expect(second.refs.service('payers', 'fhir')).toEqual({ exists: true });
     expect(w.source.state()).toBe(second);
+  });
+
+  it('lists routes in key order as they come and go, shares the informer objects, and tells when each event arrived', async () => {
+    let now = 100;
+    const w = await world(undefined, () => now);
+    const named = (name: string, namespace = 'payers'): FhirRoute => route({ destination: name }, { name, namespace, uid: name, generation: 1 });
+    const [beta, alpha, labs] = [named('beta'), named('alpha'), named('zeta', 'labs')];
+    w.routes.set('payers/beta', beta);
+    now = 250;
+    w.routes.set('payers/alpha', alpha);
+    w.routes.set('labs/zeta', labs);
+    const first = w.source.state().routes;
+    expect(first).toEqual([labs, alpha, beta]);
+    expect(first[1]).toBe(alpha);
+    now = 400;
+    w.routes.set('payers/alpha', undefined);
+    w.routes.set('payers/aaa', named('aaa'));
+    expect(w.source.state().routes.map((r) => r.metadata.name)).toEqual(['zeta', 'aaa', 'beta']);
+    expect(w.source.state().routes[2]).toBe(beta);
+    expect(w.observations).toEqual([100, 250, 250, 400, 400]);
   });
 
   it('does not judge Services outside the one namespace it watches', async () => {
