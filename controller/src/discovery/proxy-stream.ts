@@ -1,7 +1,7 @@
 // One proxy's StreamRoutes, as discovery.proto's stream rules say: first answer at once (full or
 // `current`), then deltas on the ACKed table, one response in flight, NACKs recorded, ACK deadline.
 
-import { nackReasonLabel, type DiscoveryRequest__Output, type DiscoveryResponse } from '../../../api/discovery/index.ts';
+import { nackReasonLabel, type DiscoveryRequest__Output } from '../../../api/discovery/index.ts';
 import type { Logger } from '../../../runtime/index.ts';
 import type { ScopedTable } from '../compile/index.ts';
 import { ControllerError } from '../errors.ts';
@@ -9,12 +9,17 @@ import type { ChangeRef, ChangeTracer, OpenSpan } from '../telemetry/change-trac
 import type { ControllerMetrics, ResponseKind } from '../telemetry/metrics.ts';
 import { identityClaimOf, servedNamespace, type AuthenticatedProxy, type ProxyIdentityClaim } from './identity.ts';
 import { ProxyRecord, type ProxyRegistry } from './proxy-registry.ts';
+import type { ResponseCache, SharedResponse } from './response-cache.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
-import { deltaBetween, fullSnapshotOf, type TableChange } from './table-delta.ts';
 
 /** The stream's gRPC side, which the server provides: proxy-stream.ts knows no gRPC. */
 export interface StreamTransport {
-  send(response: DiscoveryResponse): void;
+  /**
+   * Queues the response (its shared bytes, then this stream's nonce) and calls `handedOver` once its
+   * bytes are written to the stream; the server paces the writes (send-pacer.ts), so that may be a
+   * few event-loop turns later. Never called synchronously.
+   */
+  send(response: SharedResponse, nonce: string, handedOver: () => void): void;
   /** Ends the stream with the status this error maps to. */
   fail(error: unknown): void;
 }
@@ -23,6 +28,8 @@ export interface ProxyStreamOptions {
   streamId: number;
   transport: StreamTransport;
   store: SnapshotStore;
+  /** Shared by every stream of a server: a table is encoded once, not once per stream. */
+  responses: ResponseCache;
   registry: ProxyRegistry;
   authenticate: (claim: ProxyIdentityClaim) => Promise<AuthenticatedProxy>;
   ackTimeoutMs: number;
@@ -35,8 +42,10 @@ interface InFlight {
   nonce: string;
   kind: ResponseKind;
   table: ScopedTable;
-  sentAtMs: number;
-  deadline: NodeJS.Timeout;
+  response: SharedResponse;
+  /** Both undefined until the bytes are handed to the stream: queued, not yet sent. */
+  sentAtMs: number | undefined;
+  deadline: NodeJS.Timeout | undefined;
   /** From sent to ACK or NACK, linked to the change whose table it carries. */
   span: OpenSpan;
 }
@@ -145,61 +154,61 @@ export class ProxyStream {
     if (!this.#answered) {
       // Rule 2: answer at once, with nothing to apply when the proxy already runs the target.
       this.#answered = true;
-      if (this.#heldVersion !== '' && this.#heldVersion === target.version) {
-        this.#send('current', target, { fullSnapshot: false, baseVersion: '', upserted: [], removed: [] }, cause);
-      } else {
-        this.#send('full', target, fullSnapshotOf(target), cause);
-      }
+      if (this.#heldVersion !== '' && this.#heldVersion === target.version) this.#send(target, this.#options.responses.current(target), cause);
+      else this.#send(target, this.#options.responses.full(target), cause);
       return;
     }
     // Rule 3: never an unchanged table. Rule 5: never the same refused version again.
     if (record.acked !== undefined && target.version === record.acked.version) return;
     if (target.version === record.nack?.version) return;
-    if (this.#needsFullSnapshot || record.acked === undefined) this.#send('full', target, fullSnapshotOf(target), cause);
-    else this.#send('delta', target, deltaBetween(record.acked, target), cause);
+    if (this.#needsFullSnapshot || record.acked === undefined) this.#send(target, this.#options.responses.full(target), cause);
+    else this.#send(target, this.#options.responses.delta(record.acked, target), cause);
   }
 
-  #send(kind: ResponseKind, table: ScopedTable, change: TableChange, cause: ChangeRef | undefined): void {
+  /** Puts `response` in flight (rule 4 holds from here, while it waits to be written). */
+  #send(table: ScopedTable, response: SharedResponse, cause: ChangeRef | undefined): void {
     const nonce = String(++this.#nonces);
-    const response: DiscoveryResponse = {
-      versionInfo: table.version,
-      nonce,
-      fullSnapshot: change.fullSnapshot,
-      current: kind === 'current',
-      baseVersion: change.baseVersion,
-      upserted: change.upserted,
-      removed: change.removed,
-    };
-    // Rule 6: the deadline runs from the send; a proxy that never answers is dropped.
-    const deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
+    const { kind } = response;
+    // From queued to ACK or NACK: the span shows the wait for the pacer too.
     const span = this.#options.tracer.push(cause, {
       nodeId: this.#record?.identity.nodeId ?? '',
       namespace: this.#record?.namespace ?? '',
       kind,
       version: table.version,
-      upserted: change.upserted.length,
-      removed: change.removed.length,
+      upserted: response.upserted,
+      removed: response.removed,
     });
-    this.#inFlight = { nonce, kind, table, sentAtMs: performance.now(), deadline, span };
+    const inFlight: InFlight = { nonce, kind, table, response, sentAtMs: undefined, deadline: undefined, span };
+    this.#inFlight = inFlight;
     if (kind === 'full') this.#needsFullSnapshot = false;
-    this.#options.metrics.responseSent(kind);
+    this.#options.transport.send(response, nonce, () => this.#handedOver(inFlight));
+  }
+
+  #handedOver(inFlight: InFlight): void {
+    if (this.#inFlight !== inFlight || this.#phase === 'closed') return;
+    // Rule 6: the deadline runs from when the bytes were handed to the stream, not from when the
+    // response was queued: a stream waiting its turn in a reconnect wave is not a slow consumer.
+    inFlight.sentAtMs = performance.now();
+    inFlight.deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
+    this.#options.metrics.responseSent(inFlight.kind);
     this.#options.logger.log('debug', 'discovery response sent', {
       nodeId: this.#record?.identity.nodeId,
-      kind,
-      version: table.version,
-      baseVersion: change.baseVersion,
-      upserted: change.upserted.length,
-      removed: change.removed.length,
-      nonce,
+      kind: inFlight.kind,
+      version: inFlight.table.version,
+      baseVersion: inFlight.response.baseVersion,
+      upserted: inFlight.response.upserted,
+      removed: inFlight.response.removed,
+      nonce: inFlight.nonce,
     });
-    this.#options.transport.send(response);
   }
 
   /** An ACK or NACK (rule 5). */
   #answer(request: DiscoveryRequest__Output): void {
     const inFlight = this.#inFlight;
     const record = this.#record;
-    if (inFlight === undefined || record === undefined || request.responseNonce !== inFlight.nonce) {
+    // A response not yet written cannot have been answered, whatever nonce the request guessed.
+    const sentAtMs = inFlight?.sentAtMs;
+    if (inFlight === undefined || sentAtMs === undefined || record === undefined || request.responseNonce !== inFlight.nonce) {
       // As in xDS: an answer to a response that is not the one in flight is stale; it changes nothing.
       this.#options.logger.log('debug', 'discovery answer with a stale or unknown nonce ignored', {
         nodeId: record?.identity.nodeId,
@@ -210,7 +219,7 @@ export class ProxyStream {
     }
     clearTimeout(inFlight.deadline);
     this.#inFlight = undefined;
-    const seconds = (performance.now() - inFlight.sentAtMs) / 1000;
+    const seconds = (performance.now() - sentAtMs) / 1000;
     if (request.errorDetail !== null) {
       const message = request.errorDetail.message.slice(0, 2048);
       record.refused({ version: inFlight.table.version, message, table: inFlight.table, at: new Date() });
