@@ -54,7 +54,8 @@ export class SendPacer {
   #schedule(): void {
     // Never synchronously: the caller (a stream's pump) finishes its bookkeeping first, and
     // everything due in this turn is queued before the first write.
-    this.#scheduled ??= setImmediate(() => {
+    if (this.#scheduled !== undefined) return;
+    this.#scheduled = setImmediate(() => {
       this.#scheduled = undefined;
       this.#drain();
     });
