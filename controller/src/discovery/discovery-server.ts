@@ -156,7 +156,10 @@ export class DiscoveryServer {
         send: (response, nonce, handedOver) => {
           // One response in flight per stream bounds each stream's buffer; the pacer bounds their sum.
           this.#pacer.enqueue({
-            bytes: response.bytes.length,
+            // Read when the pacer gets to it: the response may have been replaced by a newer table meanwhile.
+            get bytes() {
+              return response().bytes.length;
+            },
             get cancelled() {
               return ended || gone;
             },
@@ -165,7 +168,7 @@ export class DiscoveryServer {
               // Called back once http2 took the bytes (flow control permitting): the budget counts
               // what this process still buffers for its streams.
               // A Buffer: preEncodedRouteDiscoveryService's serializer passes it through unchanged.
-              call.write(withNonce(response.bytes, nonce) as unknown as DiscoveryResponse, () => {
+              call.write(withNonce(response().bytes, nonce) as unknown as DiscoveryResponse, () => {
                 releaseWrite = undefined;
                 flushed();
               });

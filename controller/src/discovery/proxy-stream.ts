@@ -15,11 +15,12 @@ import type { SnapshotStore } from './snapshot-store.ts';
 /** The stream's gRPC side, which the server provides: proxy-stream.ts knows no gRPC. */
 export interface StreamTransport {
   /**
-   * Queues the response (its shared bytes, then this stream's nonce) and calls `handedOver` once its
-   * bytes are written to the stream; the server paces the writes (send-pacer.ts), so that may be a
-   * few event-loop turns later. Never called synchronously.
+   * Queues a response (its shared bytes, then this stream's nonce) and calls `handedOver` once its
+   * bytes are written to the stream; the server paces the writes (send-pacer.ts), so that may be
+   * many event-loop turns later, never synchronously. `response` is read when the bytes are written:
+   * a response that waited its turn carries the table in force by then.
    */
-  send(response: SharedResponse, nonce: string, handedOver: () => void): void;
+  send(response: () => SharedResponse, nonce: string, handedOver: () => void): void;
   /** Ends the stream with the status this error maps to. */
   fail(error: unknown): void;
 }
@@ -38,8 +39,12 @@ export interface ProxyStreamOptions {
   tracer: ChangeTracer;
 }
 
+/** What a response is, whatever table it ends up carrying: the first answer, a full snapshot, a delta on the ACKed table. */
+type Plan = 'first' | 'full' | 'delta';
+
 interface InFlight {
   nonce: string;
+  plan: Plan;
   kind: ResponseKind;
   table: ScopedTable;
   response: SharedResponse;
@@ -152,22 +157,49 @@ export class ProxyStream {
     const target = translation.snapshotFor(record.namespace);
     const cause = this.#options.store.changeOf(translation);
     if (!this.#answered) {
-      // Rule 2: answer at once, with nothing to apply when the proxy already runs the target.
+      // Rule 2: answer at once (paced, in order), with nothing to apply when the proxy already runs the target.
       this.#answered = true;
-      if (this.#heldVersion !== '' && this.#heldVersion === target.version) this.#send(target, this.#options.responses.current(target), cause);
-      else this.#send(target, this.#options.responses.full(target), cause);
+      this.#send('first', target, cause);
       return;
     }
-    // Rule 3: never an unchanged table. Rule 5: never the same refused version again.
-    if (record.acked !== undefined && target.version === record.acked.version) return;
-    if (target.version === record.nack?.version) return;
-    if (this.#needsFullSnapshot || record.acked === undefined) this.#send(target, this.#options.responses.full(target), cause);
-    else this.#send(target, this.#options.responses.delta(record.acked, target), cause);
+    if (!this.#due(record, target)) return;
+    this.#send(this.#needsFullSnapshot || record.acked === undefined ? 'full' : 'delta', target, cause);
   }
 
-  /** Puts `response` in flight (rule 4 holds from here, while it waits to be written). */
-  #send(table: ScopedTable, response: SharedResponse, cause: ChangeRef | undefined): void {
+  /** Rule 3: never an unchanged table. Rule 5: never the same refused version again. */
+  #due(record: ProxyRecord, target: ScopedTable): boolean {
+    return target.version !== record.acked?.version && target.version !== record.nack?.version;
+  }
+
+  #responseFor(plan: Plan, target: ScopedTable): SharedResponse {
+    const responses = this.#options.responses;
+    const acked = this.#record?.acked;
+    if (plan === 'first') return this.#heldVersion !== '' && this.#heldVersion === target.version ? responses.current(target) : responses.full(target);
+    return plan === 'delta' && acked !== undefined ? responses.delta(acked, target) : responses.full(target);
+  }
+
+  /**
+   * The response in flight as it is written: while it waited its turn, a newer table may have come
+   * into force, and it then goes out instead (rule 4: coalesced into the response, not after it).
+   */
+  #latest(inFlight: InFlight): SharedResponse {
+    const record = this.#record;
+    const translation = this.#options.store.current;
+    if (inFlight.sentAtMs !== undefined || this.#phase === 'closed' || record === undefined || translation === undefined) return inFlight.response;
+    const target = translation.snapshotFor(record.namespace);
+    // A table that is no longer due (the change was undone, or it is the refused one) keeps the
+    // response planned: that one was due when it was queued.
+    if (target === inFlight.table || (inFlight.plan !== 'first' && !this.#due(record, target))) return inFlight.response;
+    inFlight.table = target;
+    inFlight.response = this.#responseFor(inFlight.plan, target);
+    inFlight.kind = inFlight.response.kind;
+    return inFlight.response;
+  }
+
+  /** Puts a response in flight (rule 4 holds from here, while it waits to be written). */
+  #send(plan: Plan, table: ScopedTable, cause: ChangeRef | undefined): void {
     const nonce = String(++this.#nonces);
+    const response = this.#responseFor(plan, table);
     const { kind } = response;
     // From queued to ACK or NACK: the span shows the wait for the pacer too.
     const span = this.#options.tracer.push(cause, {
@@ -178,10 +210,14 @@ export class ProxyStream {
       upserted: response.upserted,
       removed: response.removed,
     });
-    const inFlight: InFlight = { nonce, kind, table, response, sentAtMs: undefined, deadline: undefined, span };
+    const inFlight: InFlight = { nonce, plan, kind, table, response, sentAtMs: undefined, deadline: undefined, span };
     this.#inFlight = inFlight;
     if (kind === 'full') this.#needsFullSnapshot = false;
-    this.#options.transport.send(response, nonce, () => this.#handedOver(inFlight));
+    this.#options.transport.send(
+      () => this.#latest(inFlight),
+      nonce,
+      () => this.#handedOver(inFlight),
+    );
   }
 
   #handedOver(inFlight: InFlight): void {

@@ -4,7 +4,7 @@
 // buffering every table at once, and each response's ACK deadline starts only when it is handed over.
 
 export interface PacedSend {
-  /** Encoded size, what the budgets count. */
+  /** Encoded size, what the budgets count; read once, just before `write`. */
   readonly bytes: number;
   /**
    * Hands the response to the stream. Calls `flushed` once the bytes have left the stream's
@@ -69,20 +69,22 @@ export class SendPacer {
         this.#advance();
         continue;
       }
-      if (turn > 0 && turn + send.bytes > this.#options.bytesPerTurn) {
+      // Read once: what is counted in is what is counted out.
+      const bytes = send.bytes;
+      if (turn > 0 && turn + bytes > this.#options.bytesPerTurn) {
         this.#schedule();
         return;
       }
       // Waits for a flush to free budget; each flush reschedules.
-      if (this.#inTransit > 0 && this.#inTransit + send.bytes > this.#options.bytesInTransit) return;
+      if (this.#inTransit > 0 && this.#inTransit + bytes > this.#options.bytesInTransit) return;
       this.#advance();
-      turn += send.bytes;
-      this.#inTransit += send.bytes;
+      turn += bytes;
+      this.#inTransit += bytes;
       let released = false;
       send.write(() => {
         if (released) return;
         released = true;
-        this.#inTransit -= send.bytes;
+        this.#inTransit -= bytes;
         if (this.queued > 0) this.#schedule();
       });
     }
