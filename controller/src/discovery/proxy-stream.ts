@@ -225,7 +225,12 @@ export class ProxyStream {
     // Rule 6: the deadline runs from when the bytes were handed to the stream, not from when the
     // response was queued: a stream waiting its turn in a reconnect wave is not a slow consumer.
     inFlight.sentAtMs = performance.now();
-    inFlight.deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
+    inFlight.deadline = setTimeout(() => {
+      // Timers run before the event loop polls sockets: after a long busy stretch an expiring
+      // deadline would win over an ACK already received. One setImmediate lets the poll read it
+      // first; #tooSlow does nothing if this response is no longer in flight by then.
+      setImmediate(() => this.#tooSlow(inFlight));
+    }, this.#options.ackTimeoutMs);
     this.#options.metrics.responseSent(inFlight.kind);
     this.#options.logger.log('debug', 'discovery response sent', {
       nodeId: this.#record?.identity.nodeId,
@@ -288,9 +293,9 @@ export class ProxyStream {
     this.#pump();
   }
 
-  #tooSlow(): void {
+  #tooSlow(expired: InFlight): void {
     const inFlight = this.#inFlight;
-    if (inFlight === undefined || this.#phase === 'closed') return;
+    if (inFlight !== expired || this.#phase === 'closed') return;
     this.#options.metrics.slowConsumerDisconnected();
     this.#options.logger.log('warn', 'proxy did not answer within the ACK deadline; closing its stream', {
       nodeId: this.#record?.identity.nodeId,
