@@ -2,6 +2,7 @@
 // message types, and the codec between compiled routes and their wire form.
 
 export { discoveryProto, DISCOVERY_PROTO_PATH } from './proto.ts';
+export { encodeSharedResponse, preEncodedRouteDiscoveryService, withNonce } from './encoded-response.ts';
 export { decodeRoute, encodeRoute, Interner, RouteDecodeError } from './route-codec.ts';
 export { NACK_REASONS, nackReasonLabel, type NackReason } from './nack-reasons.ts';
 export type { ProtoGrpcType } from '../generated/discovery.ts';

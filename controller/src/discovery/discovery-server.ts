@@ -2,7 +2,7 @@
 // GetProxyStatus from the registry, and turns every failure into a status through grpc-errors.ts.
 
 import * as grpc from '@grpc/grpc-js';
-import { discoveryProto, type DiscoveryRequest__Output, type ProxyStatus, type RouteDiscoveryHandlers } from '../../../api/discovery/index.ts';
+import { preEncodedRouteDiscoveryService, withNonce, type DiscoveryRequest__Output, type DiscoveryResponse, type ProxyStatus, type RouteDiscoveryHandlers } from '../../../api/discovery/index.ts';
 import { addressText, type Logger } from '../../../runtime/index.ts';
 import { ControllerError } from '../errors.ts';
 import { type ChangeTracer, NO_TRACING } from '../telemetry/change-tracer.ts';
@@ -11,6 +11,8 @@ import { toServiceError } from './grpc-errors.ts';
 import type { Authenticator, DiscoveryCall } from './identity.ts';
 import type { ProxyRegistry } from './proxy-registry.ts';
 import { ProxyStream } from './proxy-stream.ts';
+import { ResponseCache } from './response-cache.ts';
+import { DEFAULT_PACING, SendPacer, type SendPacerOptions } from './send-pacer.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
 
 export interface DiscoveryServerOptions {
@@ -25,16 +27,21 @@ export interface DiscoveryServerOptions {
   logger: Logger;
   /** Push spans, linked to the change whose table they carry. */
   tracer?: ChangeTracer;
+  /** How fast responses are handed to streams (send-pacer.ts); the default suits thousands of proxies. */
+  pacing?: SendPacerOptions;
 }
 
 export class DiscoveryServer {
   readonly #options: DiscoveryServerOptions;
   readonly #server: grpc.Server;
   readonly #streams = new Set<ProxyStream>();
+  readonly #responses = new ResponseCache();
+  readonly #pacer: SendPacer;
   #nextStreamId = 0;
 
   constructor(options: DiscoveryServerOptions) {
     this.#options = options;
+    this.#pacer = new SendPacer(options.pacing ?? DEFAULT_PACING);
     this.#server = new grpc.Server({
       // Pings find half-open connections (a proxy node that vanished), which would otherwise hold
       // a stream, and a status entry, until the next response's ACK deadline.
@@ -52,7 +59,8 @@ export class DiscoveryServer {
         }
       },
     };
-    this.#server.addService(discoveryProto().fhirmesh.v1.RouteDiscovery.service, handlers);
+    // StreamRoutes writes pre-encoded Buffers (ResponseCache's shared bytes plus the stream's nonce).
+    this.#server.addService(preEncodedRouteDiscoveryService(), handlers);
   }
 
   /**
@@ -67,6 +75,11 @@ export class DiscoveryServer {
         else resolve({ host, port: boundPort });
       });
     });
+  }
+
+  /** Responses serialised since start: one per (table) or (base, table), not one per stream. */
+  get encodedResponses(): number {
+    return this.#responses.encodings;
   }
 
   /**
@@ -125,9 +138,14 @@ export class DiscoveryServer {
   #stream(call: DiscoveryCall): void {
     const streamId = ++this.#nextStreamId;
     let ended = false;
+    let gone = false;
+    // The pacer's in-transit budget for a write not yet flushed: released when the stream goes too,
+    // since grpc-js never calls back a write that failed.
+    let releaseWrite: (() => void) | undefined;
     const stream = new ProxyStream({
       streamId,
       store: this.#options.store,
+      responses: this.#responses,
       registry: this.#options.registry,
       authenticate: async (claim) => this.#options.authenticate(call, claim),
       ackTimeoutMs: this.#options.ackTimeoutMs,
@@ -135,13 +153,33 @@ export class DiscoveryServer {
       logger: this.#options.logger,
       tracer: this.#options.tracer ?? NO_TRACING,
       transport: {
-        send: (response) => {
-          // write()'s backpressure signal is not needed: one response in flight bounds the buffer.
-          if (!ended) call.write(response);
+        send: (response, nonce, handedOver) => {
+          // One response in flight per stream bounds each stream's buffer; the pacer bounds their sum.
+          this.#pacer.enqueue({
+            // Read when the pacer gets to it: the response may have been replaced by a newer table meanwhile.
+            get bytes() {
+              return response().bytes.length;
+            },
+            get cancelled() {
+              return ended || gone;
+            },
+            write: (flushed) => {
+              releaseWrite = flushed;
+              // Called back once http2 took the bytes (flow control permitting): the budget counts
+              // what this process still buffers for its streams.
+              // A Buffer: preEncodedRouteDiscoveryService's serializer passes it through unchanged.
+              call.write(withNonce(response().bytes, nonce) as unknown as DiscoveryResponse, () => {
+                releaseWrite = undefined;
+                flushed();
+              });
+              handedOver();
+            },
+          });
         },
         fail: (error) => {
           if (ended) return;
           ended = true;
+          releaseWrite?.();
           this.#streams.delete(stream);
           // grpc-js ends a server stream with a status when the call emits 'error'.
           call.emit('error', toServiceError(error));
@@ -150,6 +188,8 @@ export class DiscoveryServer {
     });
     this.#streams.add(stream);
     const finish = (): void => {
+      gone = true;
+      releaseWrite?.();
       this.#streams.delete(stream);
       stream.ended();
     };

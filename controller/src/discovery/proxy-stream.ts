@@ -1,7 +1,7 @@
 // One proxy's StreamRoutes, as discovery.proto's stream rules say: first answer at once (full or
 // `current`), then deltas on the ACKed table, one response in flight, NACKs recorded, ACK deadline.
 
-import { nackReasonLabel, type DiscoveryRequest__Output, type DiscoveryResponse } from '../../../api/discovery/index.ts';
+import { nackReasonLabel, type DiscoveryRequest__Output } from '../../../api/discovery/index.ts';
 import type { Logger } from '../../../runtime/index.ts';
 import type { ScopedTable } from '../compile/index.ts';
 import { ControllerError } from '../errors.ts';
@@ -9,12 +9,18 @@ import type { ChangeRef, ChangeTracer, OpenSpan } from '../telemetry/change-trac
 import type { ControllerMetrics, ResponseKind } from '../telemetry/metrics.ts';
 import { identityClaimOf, servedNamespace, type AuthenticatedProxy, type ProxyIdentityClaim } from './identity.ts';
 import { ProxyRecord, type ProxyRegistry } from './proxy-registry.ts';
+import type { ResponseCache, SharedResponse } from './response-cache.ts';
 import type { SnapshotStore } from './snapshot-store.ts';
-import { deltaBetween, fullSnapshotOf, type TableChange } from './table-delta.ts';
 
 /** The stream's gRPC side, which the server provides: proxy-stream.ts knows no gRPC. */
 export interface StreamTransport {
-  send(response: DiscoveryResponse): void;
+  /**
+   * Queues a response (its shared bytes, then this stream's nonce) and calls `handedOver` once its
+   * bytes are written to the stream; the server paces the writes (send-pacer.ts), so that may be
+   * many event-loop turns later, never synchronously. `response` is read when the bytes are written:
+   * a response that waited its turn carries the table in force by then.
+   */
+  send(response: () => SharedResponse, nonce: string, handedOver: () => void): void;
   /** Ends the stream with the status this error maps to. */
   fail(error: unknown): void;
 }
@@ -23,6 +29,8 @@ export interface ProxyStreamOptions {
   streamId: number;
   transport: StreamTransport;
   store: SnapshotStore;
+  /** Shared by every stream of a server: a table is encoded once, not once per stream. */
+  responses: ResponseCache;
   registry: ProxyRegistry;
   authenticate: (claim: ProxyIdentityClaim) => Promise<AuthenticatedProxy>;
   ackTimeoutMs: number;
@@ -31,12 +39,18 @@ export interface ProxyStreamOptions {
   tracer: ChangeTracer;
 }
 
+/** What a response is, whatever table it ends up carrying: the first answer, a full snapshot, a delta on the ACKed table. */
+type Plan = 'first' | 'full' | 'delta';
+
 interface InFlight {
   nonce: string;
+  plan: Plan;
   kind: ResponseKind;
   table: ScopedTable;
-  sentAtMs: number;
-  deadline: NodeJS.Timeout;
+  response: SharedResponse;
+  /** Both undefined until the bytes are handed to the stream: queued, not yet sent. */
+  sentAtMs: number | undefined;
+  deadline: NodeJS.Timeout | undefined;
   /** From sent to ACK or NACK, linked to the change whose table it carries. */
   span: OpenSpan;
 }
@@ -143,63 +157,99 @@ export class ProxyStream {
     const target = translation.snapshotFor(record.namespace);
     const cause = this.#options.store.changeOf(translation);
     if (!this.#answered) {
-      // Rule 2: answer at once, with nothing to apply when the proxy already runs the target.
+      // Rule 2: answer at once (paced, in order), with nothing to apply when the proxy already runs the target.
       this.#answered = true;
-      if (this.#heldVersion !== '' && this.#heldVersion === target.version) {
-        this.#send('current', target, { fullSnapshot: false, baseVersion: '', upserted: [], removed: [] }, cause);
-      } else {
-        this.#send('full', target, fullSnapshotOf(target), cause);
-      }
+      this.#send('first', target, cause);
       return;
     }
-    // Rule 3: never an unchanged table. Rule 5: never the same refused version again.
-    if (record.acked !== undefined && target.version === record.acked.version) return;
-    if (target.version === record.nack?.version) return;
-    if (this.#needsFullSnapshot || record.acked === undefined) this.#send('full', target, fullSnapshotOf(target), cause);
-    else this.#send('delta', target, deltaBetween(record.acked, target), cause);
+    if (!this.#due(record, target)) return;
+    this.#send(this.#needsFullSnapshot || record.acked === undefined ? 'full' : 'delta', target, cause);
   }
 
-  #send(kind: ResponseKind, table: ScopedTable, change: TableChange, cause: ChangeRef | undefined): void {
+  /** Rule 3: never an unchanged table. Rule 5: never the same refused version again. */
+  #due(record: ProxyRecord, target: ScopedTable): boolean {
+    return target.version !== record.acked?.version && target.version !== record.nack?.version;
+  }
+
+  #responseFor(plan: Plan, target: ScopedTable): SharedResponse {
+    const responses = this.#options.responses;
+    const acked = this.#record?.acked;
+    if (plan === 'first') return this.#heldVersion !== '' && this.#heldVersion === target.version ? responses.current(target) : responses.full(target);
+    return plan === 'delta' && acked !== undefined ? responses.delta(acked, target) : responses.full(target);
+  }
+
+  /**
+   * The response in flight as it is written: while it waited its turn, a newer table may have come
+   * into force, and it then goes out instead (rule 4: coalesced into the response, not after it).
+   */
+  #latest(inFlight: InFlight): SharedResponse {
+    const record = this.#record;
+    const translation = this.#options.store.current;
+    if (inFlight.sentAtMs !== undefined || this.#phase === 'closed' || record === undefined || translation === undefined) return inFlight.response;
+    const target = translation.snapshotFor(record.namespace);
+    // A table that is no longer due (the change was undone, or it is the refused one) keeps the
+    // response planned: that one was due when it was queued.
+    if (target === inFlight.table || (inFlight.plan !== 'first' && !this.#due(record, target))) return inFlight.response;
+    inFlight.table = target;
+    inFlight.response = this.#responseFor(inFlight.plan, target);
+    inFlight.kind = inFlight.response.kind;
+    return inFlight.response;
+  }
+
+  /** Puts a response in flight (rule 4 holds from here, while it waits to be written). */
+  #send(plan: Plan, table: ScopedTable, cause: ChangeRef | undefined): void {
     const nonce = String(++this.#nonces);
-    const response: DiscoveryResponse = {
-      versionInfo: table.version,
-      nonce,
-      fullSnapshot: change.fullSnapshot,
-      current: kind === 'current',
-      baseVersion: change.baseVersion,
-      upserted: change.upserted,
-      removed: change.removed,
-    };
-    // Rule 6: the deadline runs from the send; a proxy that never answers is dropped.
-    const deadline = setTimeout(() => this.#tooSlow(), this.#options.ackTimeoutMs);
+    const response = this.#responseFor(plan, table);
+    const { kind } = response;
+    // From queued to ACK or NACK: the span shows the wait for the pacer too.
     const span = this.#options.tracer.push(cause, {
       nodeId: this.#record?.identity.nodeId ?? '',
       namespace: this.#record?.namespace ?? '',
       kind,
       version: table.version,
-      upserted: change.upserted.length,
-      removed: change.removed.length,
+      upserted: response.upserted,
+      removed: response.removed,
     });
-    this.#inFlight = { nonce, kind, table, sentAtMs: performance.now(), deadline, span };
+    const inFlight: InFlight = { nonce, plan, kind, table, response, sentAtMs: undefined, deadline: undefined, span };
+    this.#inFlight = inFlight;
     if (kind === 'full') this.#needsFullSnapshot = false;
-    this.#options.metrics.responseSent(kind);
+    this.#options.transport.send(
+      () => this.#latest(inFlight),
+      nonce,
+      () => this.#handedOver(inFlight),
+    );
+  }
+
+  #handedOver(inFlight: InFlight): void {
+    if (this.#inFlight !== inFlight || this.#phase === 'closed') return;
+    // Rule 6: the deadline runs from when the bytes were handed to the stream, not from when the
+    // response was queued: a stream waiting its turn in a reconnect wave is not a slow consumer.
+    inFlight.sentAtMs = performance.now();
+    inFlight.deadline = setTimeout(() => {
+      // Timers run before the event loop polls sockets: after a long busy stretch an expiring
+      // deadline would win over an ACK already received. One setImmediate lets the poll read it
+      // first; #tooSlow does nothing if this response is no longer in flight by then.
+      setImmediate(() => this.#tooSlow(inFlight));
+    }, this.#options.ackTimeoutMs);
+    this.#options.metrics.responseSent(inFlight.kind);
     this.#options.logger.log('debug', 'discovery response sent', {
       nodeId: this.#record?.identity.nodeId,
-      kind,
-      version: table.version,
-      baseVersion: change.baseVersion,
-      upserted: change.upserted.length,
-      removed: change.removed.length,
-      nonce,
+      kind: inFlight.kind,
+      version: inFlight.table.version,
+      baseVersion: inFlight.response.baseVersion,
+      upserted: inFlight.response.upserted,
+      removed: inFlight.response.removed,
+      nonce: inFlight.nonce,
     });
-    this.#options.transport.send(response);
   }
 
   /** An ACK or NACK (rule 5). */
   #answer(request: DiscoveryRequest__Output): void {
     const inFlight = this.#inFlight;
     const record = this.#record;
-    if (inFlight === undefined || record === undefined || request.responseNonce !== inFlight.nonce) {
+    // A response not yet written cannot have been answered, whatever nonce the request guessed.
+    const sentAtMs = inFlight?.sentAtMs;
+    if (inFlight === undefined || sentAtMs === undefined || record === undefined || request.responseNonce !== inFlight.nonce) {
       // As in xDS: an answer to a response that is not the one in flight is stale; it changes nothing.
       this.#options.logger.log('debug', 'discovery answer with a stale or unknown nonce ignored', {
         nodeId: record?.identity.nodeId,
@@ -210,7 +260,7 @@ export class ProxyStream {
     }
     clearTimeout(inFlight.deadline);
     this.#inFlight = undefined;
-    const seconds = (performance.now() - inFlight.sentAtMs) / 1000;
+    const seconds = (performance.now() - sentAtMs) / 1000;
     if (request.errorDetail !== null) {
       const message = request.errorDetail.message.slice(0, 2048);
       record.refused({ version: inFlight.table.version, message, table: inFlight.table, at: new Date() });
@@ -243,9 +293,9 @@ export class ProxyStream {
     this.#pump();
   }
 
-  #tooSlow(): void {
+  #tooSlow(expired: InFlight): void {
     const inFlight = this.#inFlight;
-    if (inFlight === undefined || this.#phase === 'closed') return;
+    if (inFlight !== expired || this.#phase === 'closed') return;
     this.#options.metrics.slowConsumerDisconnected();
     this.#options.logger.log('warn', 'proxy did not answer within the ACK deadline; closing its stream', {
       nodeId: this.#record?.identity.nodeId,
