@@ -16,7 +16,7 @@ import { measureSource } from './internal/measure.ts';
 import type { SourceRun } from './internal/measure.ts';
 import { OptionsError, parseOptions, USAGE } from './internal/options.ts';
 import type { BenchOptions } from './internal/options.ts';
-import { cleanUpOnExit, stopAll } from './internal/processes.ts';
+import { cleanUpOnExit, stopAll, wasInterrupted } from './internal/processes.ts';
 import { startUpstream } from './internal/real-proxy.ts';
 import { buildRows, markdownTable } from './internal/report.ts';
 import { namespaceNames, routeRefs } from './internal/routes.ts';
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
   try {
     await runBenchmark(options, workRoot);
   } catch (error) {
+    if (wasInterrupted()) return;
     keepWorkRoot = true;
     console.error(`bench/control-plane failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(logs kept in ${workRoot})`);
     process.exitCode = 1;

@@ -39,6 +39,8 @@ export interface ChangeSample {
   /** The controller's own fhirmesh_controller_convergence_seconds over the change (sum/count of the delta), in ms. */
   readonly convergenceMetricMs: number | null;
   readonly convergenceObservations: number;
+  /** The simulated proxies' longest event-loop delay over the change (the harness's own lag). */
+  readonly workerLoopDelayMaxMs: number;
 }
 
 export interface SourceRun {
@@ -48,7 +50,16 @@ export interface SourceRun {
   readonly proxies: number;
   readonly setupMs: number;
   readonly controllerReadyMs: number;
-  readonly firstTables: { readonly ms: number | null; readonly proxies: number; readonly done: number; readonly snapshotRoutes: Readonly<Record<string, number>>; readonly cpu: PhaseCpu };
+  readonly firstTables: {
+    readonly ms: number | null;
+    readonly proxies: number;
+    readonly done: number;
+    readonly snapshotRoutes: Readonly<Record<string, number>>;
+    /** Streams that ended before every proxy had its table (they reconnected, as the real proxy does). */
+    readonly ends: Readonly<Record<string, number>>;
+    readonly workerLoopDelayMaxMs: number;
+    readonly cpu: PhaseCpu;
+  };
   readonly realProxyReadyMs: number;
   readonly changes: readonly ChangeSample[];
   readonly changesCpu: PhaseCpu;
@@ -73,6 +84,9 @@ export interface SourceRun {
     readonly done: number;
     /** Stream ends by gRPC status during the wave (reconnected with backoff, as the real proxy does). */
     readonly ends: Readonly<Record<string, number>>;
+    readonly endDetails: Readonly<Record<string, string>>;
+    /** The simulated proxies' longest event-loop delay in the wave (past 10 s they would drop their own keepalives). */
+    readonly workerLoopDelayMaxMs: number;
     readonly slowConsumerDisconnects: number;
     readonly controllerPeakRssBytes: number;
     readonly cpu: PhaseCpu;
@@ -142,8 +156,8 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
     let meter = cpuMeter(controller.pid, workers);
     const openedAtMs = await workers.open(endpoint, proxySpecs('sim', options.proxies, namespaces), tokens);
     const first = await workers.waitFirstTables(timeoutMs);
-    const firstTables = { ms: first.complete ? first.lastAtMs - openedAtMs : null, proxies: first.proxies, done: first.done, snapshotRoutes: first.stats.snapshotRoutes, cpu: meter() };
-    log(`${source.kind}: ${first.done}/${first.proxies} proxies have their first table${firstTables.ms === null ? ' (TIMED OUT)' : ` in ${(firstTables.ms / 1000).toFixed(2)} s`}`);
+    const firstTables = { ms: first.complete ? first.lastAtMs - openedAtMs : null, proxies: first.proxies, done: first.done, snapshotRoutes: first.stats.snapshotRoutes, ends: first.stats.ends, workerLoopDelayMaxMs: first.stats.loopDelayMaxMs, cpu: meter() };
+    log(`${source.kind}: ${first.done}/${first.proxies} proxies have their first table${firstTables.ms === null ? ' (TIMED OUT)' : ` in ${(firstTables.ms / 1000).toFixed(2)} s`}, streams ended meanwhile: ${JSON.stringify(first.stats.ends)}; workers' longest loop delay ${first.stats.loopDelayMaxMs.toFixed(0)} ms`);
 
     const realNamespace = namespaces[0] as string;
     realProxy = await startRealProxy({
@@ -185,6 +199,7 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
         realProxyMs: servedAtMs === 0 ? null : servedAtMs - editAtMs,
         convergenceMetricMs: metric.ms,
         convergenceObservations: metric.observations,
+        workerLoopDelayMaxMs: wait.stats.loopDelayMaxMs,
       };
       changes.push(sample);
       const ms = (value: number | null): string => (value === null ? 'never' : `${(value / 1000).toFixed(3)} s`);
@@ -250,12 +265,14 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
         ms: served.complete ? served.lastAtMs - waveOpenedAtMs : null,
         done: served.done,
         ends: served.stats.ends,
+        endDetails: served.stats.endDetails,
+        workerLoopDelayMaxMs: served.stats.loopDelayMaxMs,
         slowConsumerDisconnects: slow(metricsAfterWave) - slow(metricsBeforeWave),
         controllerPeakRssBytes: treeMemory([controller.pid]).peakRssBytes,
         cpu: meter(),
       };
       const dropped = Object.values(wave.ends).reduce((total, count) => total + count, 0);
-      log(`${source.kind}: reconnect wave of ${wave.proxies}: ${served.done} served${wave.ms === null ? ' (TIMED OUT)' : ` in ${(wave.ms / 1000).toFixed(2)} s`}, ${dropped} streams dropped ${JSON.stringify(wave.ends)}`);
+      log(`${source.kind}: reconnect wave of ${wave.proxies}: ${served.done} served${wave.ms === null ? ' (TIMED OUT)' : ` in ${(wave.ms / 1000).toFixed(2)} s`}, ${dropped} streams dropped ${JSON.stringify(wave.ends)} ${JSON.stringify(wave.endDetails)}; workers' longest loop delay ${wave.workerLoopDelayMaxMs.toFixed(0)} ms`);
       await workers.closeAll();
     }
 

@@ -33,7 +33,7 @@ export interface BenchOptions {
 
 export const USAGE = `usage: node bench/control-plane/run.ts [--quick] [--source directory|kubernetes|both]
   [--routes 10000] [--namespaces 10] [--proxies 1000] [--workers 2] [--changes 30] [--burst 1000]
-  [--idle 20] [--settle-max 60] [--wave-proxies 5000] [--timeout 120] [--api-concurrency 32]
+  [--idle 20] [--settle-max 30] [--wave-proxies 5000] [--timeout 120] [--api-concurrency 32]
   [--controller-arg=--flag=value]... [--out bench/results/control-plane.json]`;
 
 export class OptionsError extends Error {}
@@ -99,7 +99,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     changes,
     burst,
     idleSeconds: integer('idle', values.idle, quick ? 3 : 20, 1),
-    settleMaxSeconds: integer('settle-max', values['settle-max'], quick ? 5 : 60, 0),
+    settleMaxSeconds: integer('settle-max', values['settle-max'], quick ? 4 : 30, 0),
     waveProxies: integer('wave-proxies', values['wave-proxies'], quick ? 300 : 5_000, 0),
     timeoutSeconds: integer('timeout', values.timeout, quick ? 30 : 120, 1),
     apiConcurrency: integer('api-concurrency', values['api-concurrency'], 32, 1),

@@ -75,11 +75,17 @@ export async function stopAll(): Promise<void> {
  * Ctrl-C, SIGTERM, an uncaught failure or a normal end: every child is stopped. `onExit` runs last
  * (removing the temporary directory); from 'exit' nothing can be awaited, so children get SIGKILL there.
  */
+let interrupted = false;
+
+/** A signal is stopping the run: failures from here on are the stopping, not the controller's. */
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
+
 export function cleanUpOnExit(onExit: () => void): void {
-  let stopping = false;
   const interrupt = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
+    if (interrupted) return;
+    interrupted = true;
     console.error(`\n${signal}: stopping every process the benchmark started`);
     void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };

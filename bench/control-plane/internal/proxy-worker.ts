@@ -2,6 +2,7 @@
 // it is told to, reconnects dropped ones with jittered backoff as the real proxy does, and answers
 // the orchestrator's questions (first tables, a wait for routes to arrive, stream ends by code).
 // It runs apart from the controller and the orchestrator so that neither shares its event loop.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { DiscoveryResponse__Output } from '../../../api/discovery/index.ts';
 import { SimulatedProxy, wallMs } from './simulated-proxy.ts';
@@ -14,9 +15,17 @@ const RECONNECT_MAX_MS = 10_000;
 let proxies: SimulatedProxy[] = [];
 /** Stream ends by gRPC status name (CANCELLED from our own close() is not counted). */
 let ends: Record<string, number> = {};
+/** The first details seen per status, to say why streams ended. */
+let endDetails: Record<string, string> = {};
 /** Responses that reached proxies outside the namespaces of the current wait. */
 let outOfScopeResponses = 0;
 let watchedNamespaces = new Set<string>();
+/**
+ * This worker's own event-loop delay since the phase began: a worker blocked for seconds would miss
+ * keepalive pings and ACK late, and then the figures measure the harness, not the controller.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 const attempts = new WeakMap<SimulatedProxy, number>();
 const waiters: (() => void)[] = [];
 
@@ -34,6 +43,7 @@ function onEnded(proxy: SimulatedProxy, code: grpc.status, details: string): voi
   if (proxy.closed) return;
   const name = grpc.status[code] ?? String(code);
   ends[name] = (ends[name] ?? 0) + 1;
+  endDetails[name] ??= details;
   if (code !== grpc.status.RESOURCE_EXHAUSTED && process.env['BENCH_WORKER_VERBOSE'] === '1') console.error(`${proxy.nodeId}: stream ended ${name}: ${details}`);
   const attempt = attempts.get(proxy) ?? 0;
   attempts.set(proxy, attempt + 1);
@@ -67,7 +77,7 @@ function stats(): WorkerStats {
     responses += proxy.responses;
     snapshotRoutes[proxy.namespace] = Math.max(snapshotRoutes[proxy.namespace] ?? 0, proxy.snapshotRoutes);
   }
-  return { proxies: proxies.length, connected, nacks, responses, ends: { ...ends }, snapshotRoutes, rssBytes: process.memoryUsage.rss() };
+  return { loopDelayMaxMs: loopDelay.max / 1e6, proxies: proxies.length, connected, nacks, responses, ends: { ...ends }, endDetails: { ...endDetails }, snapshotRoutes, rssBytes: process.memoryUsage.rss() };
 }
 
 /** Resolves when `done` holds (checked after every answer and stream end), or at the deadline. */
@@ -136,16 +146,19 @@ function closeAll(): WorkerStats {
   const before = stats();
   proxies = [];
   ends = {};
+  endDetails = {};
   return before;
 }
 
 async function handle(request: WorkerRequest): Promise<unknown> {
   switch (request.op) {
     case 'open':
+      loopDelay.reset();
       return { openedAtMs: open(request.endpoint, request.proxies, request.tokens) };
     case 'waitFirstTables':
       return waitFirstTables(request.timeoutMs);
     case 'watch':
+      loopDelay.reset();
       watch(request.expected);
       return {};
     case 'waitWatched':

@@ -20,6 +20,13 @@ const seconds = (ms: number | null, digits = 2): string => (ms === null ? 'never
 const times = (value: number, limit: number): string => (value <= limit ? '' : `${(value / limit).toFixed(1)}× the target`);
 const MiB = 1048576;
 
+/** ", 537 streams dropped (RESOURCE_EXHAUSTED 537) and reconnected", or nothing. */
+function dropsText(ends: Readonly<Record<string, number>>): string {
+  const total = Object.values(ends).reduce((sum, count) => sum + count, 0);
+  if (total === 0) return '';
+  return `, ${total} streams dropped (${Object.entries(ends).map(([code, count]) => `${count} ${code}`).join(', ')}) and reconnected`;
+}
+
 interface Judged {
   readonly text: string;
   readonly met: boolean | null;
@@ -63,8 +70,8 @@ function convergenceRow(run: SourceRun): Judged {
 function waveRow(run: SourceRun): Judged {
   if (run.wave === null) return { text: 'not run', met: null, by: '' };
   const dropped = Object.values(run.wave.ends).reduce((total, count) => total + count, 0);
-  const exhausted = run.wave.ends['RESOURCE_EXHAUSTED'] ?? 0;
-  const text = `${run.wave.done} of ${run.wave.proxies} served${run.wave.ms === null ? '' : ` in ${seconds(run.wave.ms)}`}, ${dropped} dropped${exhausted > 0 ? ` (${exhausted} RESOURCE_EXHAUSTED)` : ''}`;
+  const codes = Object.entries(run.wave.ends).map(([code, count]) => `${count} ${code}`).join(', ');
+  const text = `${run.wave.done} of ${run.wave.proxies} served${run.wave.ms === null ? ' (timed out)' : ` in ${seconds(run.wave.ms)}`}, ${dropped} dropped${dropped > 0 ? ` (${codes})` : ''}`;
   const complete = dropped === 0 && run.wave.done === run.wave.proxies;
   if (run.wave.proxies < 5_000) return { text, met: null, by: complete ? `a wave of ${run.wave.proxies} (the target is 5,000: --wave-proxies 5000)` : `${dropped} dropped in a wave of only ${run.wave.proxies}` };
   return { text, met: complete, by: complete ? '' : `${dropped} dropped, ${run.wave.proxies - run.wave.done} not served` };
@@ -88,7 +95,7 @@ export function buildRows(runs: readonly SourceRun[], options: BenchOptions): Ro
     {
       figure: `all ${options.proxies} proxies have their first table`,
       target: '≤ 3 s',
-      values: per((run) => ({ text: run.firstTables.ms === null ? `never (${run.firstTables.done} of ${run.firstTables.proxies})` : seconds(run.firstTables.ms), met: run.firstTables.ms !== null && run.firstTables.ms <= 3_000, by: run.firstTables.ms === null ? 'timed out' : times(run.firstTables.ms, 3_000) })),
+      values: per((run) => ({ text: `${run.firstTables.ms === null ? `never (${run.firstTables.done} of ${run.firstTables.proxies})` : seconds(run.firstTables.ms)}${dropsText(run.firstTables.ends)}`, met: run.firstTables.ms !== null && run.firstTables.ms <= 3_000, by: run.firstTables.ms === null ? 'timed out' : times(run.firstTables.ms, 3_000) })),
     },
     {
       figure: `burst of ${options.burst} changes → last ACK`,

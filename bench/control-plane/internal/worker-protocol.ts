@@ -7,12 +7,16 @@ export interface ProxySpec {
 }
 
 export interface WorkerStats {
+  /** The worker's longest event-loop delay since the phase began (the largest over the workers). */
+  readonly loopDelayMaxMs: number;
   readonly proxies: number;
   readonly connected: number;
   readonly nacks: number;
   readonly responses: number;
   /** Stream ends by gRPC status name, since the streams were opened. */
   readonly ends: Readonly<Record<string, number>>;
+  /** The first details seen per status. */
+  readonly endDetails: Readonly<Record<string, string>>;
   /** Largest full snapshot seen per namespace (routes). */
   readonly snapshotRoutes: Readonly<Record<string, number>>;
   readonly rssBytes: number;

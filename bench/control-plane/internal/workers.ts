@@ -46,13 +46,15 @@ class Worker {
 
 function mergeStats(all: readonly WorkerStats[]): WorkerStats {
   const ends: Record<string, number> = {};
+  const endDetails: Record<string, string> = {};
   const snapshotRoutes: Record<string, number> = {};
   for (const stats of all) {
     for (const [code, count] of Object.entries(stats.ends)) ends[code] = (ends[code] ?? 0) + count;
+    for (const [code, details] of Object.entries(stats.endDetails)) endDetails[code] ??= details;
     for (const [namespace, routes] of Object.entries(stats.snapshotRoutes)) snapshotRoutes[namespace] = Math.max(snapshotRoutes[namespace] ?? 0, routes);
   }
   const sum = (pick: (stats: WorkerStats) => number): number => all.reduce((total, stats) => total + pick(stats), 0);
-  return { proxies: sum((s) => s.proxies), connected: sum((s) => s.connected), nacks: sum((s) => s.nacks), responses: sum((s) => s.responses), ends, snapshotRoutes, rssBytes: sum((s) => s.rssBytes) };
+  return { loopDelayMaxMs: Math.max(0, ...all.map((stats) => stats.loopDelayMaxMs)), proxies: sum((s) => s.proxies), connected: sum((s) => s.connected), nacks: sum((s) => s.nacks), responses: sum((s) => s.responses), ends, endDetails, snapshotRoutes, rssBytes: sum((s) => s.rssBytes) };
 }
 
 function mergeWaits(all: readonly WaitResult[]): WaitResult {
