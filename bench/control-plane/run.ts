@@ -18,7 +18,7 @@ import { OptionsError, parseOptions, USAGE } from './internal/options.ts';
 import type { BenchOptions } from './internal/options.ts';
 import { cleanUpOnExit, stopAll, wasInterrupted } from './internal/processes.ts';
 import { startUpstream } from './internal/real-proxy.ts';
-import { buildRows, markdownTable } from './internal/report.ts';
+import { buildRows, loadLines, markdownTable } from './internal/report.ts';
 import { namespaceNames, routeRefs } from './internal/routes.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -77,6 +77,7 @@ async function runBenchmark(options: BenchOptions, workRoot: string): Promise<vo
       `commit ${measured.commit.slice(0, 12)}${measured.dirty ? '+dirty' : ''}. Took ${elapsedSeconds.toFixed(0)} s.\n`,
   );
   console.log(table);
+  console.log(`\n${loadLines(runs).join('\n')}`);
   const outputPath = resolve(REPO_ROOT, options.outputPath);
   mkdirSync(dirname(outputPath), { recursive: true });
   const processors = cpus();

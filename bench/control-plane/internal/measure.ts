@@ -3,6 +3,7 @@
 // a reconnect wave. Every latency runs from the edit (wall clock before the file rename or the PATCH)
 // to an ACK written by a simulated proxy, or to the real proxy's first answer from the new backend.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readMachineCpu } from '../../forwarding/internal/machine-load.ts';
 import { startController, scrape } from './controller.ts';
 import type { RunningController } from './controller.ts';
 import type { BenchOptions } from './options.ts';
@@ -22,6 +23,8 @@ export interface PhaseCpu {
   /** CPU seconds of the simulated-proxy workers: when near the phase's wall time × cores, the harness was the limit. */
   readonly workerSeconds: number;
   readonly wallSeconds: number;
+  /** Cores the rest of the machine (not the controller, not the workers) kept busy meanwhile: other engineers, CI, the apiserver. */
+  readonly otherCores: number;
 }
 
 export interface ChangeSample {
@@ -114,11 +117,14 @@ function cpuMeter(controllerPid: number, workers: ProxyWorkers): () => PhaseCpu 
   const startedAt = performance.now();
   const controllerAt = treeCpuMicros([controllerPid]);
   const workersAt = treeCpuMicros(workers.pids());
-  return () => ({
-    controllerSeconds: (treeCpuMicros([controllerPid]) - controllerAt) / 1e6,
-    workerSeconds: (treeCpuMicros(workers.pids()) - workersAt) / 1e6,
-    wallSeconds: (performance.now() - startedAt) / 1000,
-  });
+  const machineAt = readMachineCpu();
+  return () => {
+    const controllerSeconds = (treeCpuMicros([controllerPid]) - controllerAt) / 1e6;
+    const workerSeconds = (treeCpuMicros(workers.pids()) - workersAt) / 1e6;
+    const wallSeconds = (performance.now() - startedAt) / 1000;
+    const machineSeconds = (readMachineCpu().busyMicros - machineAt.busyMicros) / 1e6;
+    return { controllerSeconds, workerSeconds, wallSeconds, otherCores: Math.max(0, machineSeconds - controllerSeconds - workerSeconds) / wallSeconds };
+  };
 }
 
 async function convergenceSoFar(controller: RunningController): Promise<{ sum: number; count: number } | null> {

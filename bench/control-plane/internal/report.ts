@@ -17,7 +17,7 @@ export function percentile(values: readonly number[], p: number): number | null 
 }
 
 const seconds = (ms: number | null, digits = 2): string => (ms === null ? 'never' : `${(ms / 1000).toFixed(digits)} s`);
-const times = (value: number, limit: number): string => (value <= limit ? '' : `${(value / limit).toFixed(1)}× the target`);
+const times = (value: number, limit: number): string => (value <= limit ? '' : `${(value / limit).toFixed(value / limit < 10 ? 2 : 1)}× the target`);
 const MiB = 1048576;
 
 /** ", 537 streams dropped (RESOURCE_EXHAUSTED 537) and reconnected", or nothing. */
@@ -109,6 +109,20 @@ export function buildRows(runs: readonly SourceRun[], options: BenchOptions): Ro
     { figure: `reconnect wave without a drop (${options.waveProxies} streams at once)`, target: '≥ 5,000', values: per(waveRow) },
     { figure: '`convergence_seconds` vs what proxies waited', target: 'the same figure', values: per(convergenceRow) },
   ];
+}
+
+/** One line per source: how busy the rest of the machine was while each phase ran. */
+export function loadLines(runs: readonly SourceRun[]): string[] {
+  return runs.map((run) => {
+    const phases: [string, { otherCores: number; workerSeconds: number; wallSeconds: number } | undefined][] = [
+      ['first tables', run.firstTables.cpu],
+      ['changes', run.changesCpu],
+      ['burst', run.burst?.cpu],
+      ['wave', run.wave?.cpu],
+    ];
+    const parts = phases.filter((phase): phase is [string, NonNullable<(typeof phase)[1]>] => phase[1] !== undefined).map(([name, cpu]) => `${name} ${cpu.otherCores.toFixed(2)} (workers ${(cpu.workerSeconds / cpu.wallSeconds).toFixed(2)})`);
+    return `${run.source}: cores busy with other work per phase: ${parts.join(', ')}`;
+  });
 }
 
 export function markdownTable(rows: readonly Row[], sources: readonly string[]): string {
