@@ -37,18 +37,24 @@ function checkout(): { commit: string; dirty: boolean } {
   }
 }
 
-async function runBenchmark(options: BenchOptions, workRoot: string): Promise<void> {
-  const started = Date.now();
+interface Progress {
+  readonly started: number;
+  measured: { commit: string; dirty: boolean };
+  readonly runs: SourceRun[];
+}
+
+async function runBenchmark(options: BenchOptions, workRoot: string, progress: Progress): Promise<void> {
+  const { started, runs } = progress;
   if (options.sources.includes('kubernetes')) checkKubernetesBinaries();
   ensureBuilt(REPO_ROOT);
   const measured = checkout();
+  progress.measured = measured;
   log(`measuring ${measured.commit.slice(0, 12)}${measured.dirty ? ' (with uncommitted changes)' : ''}: ${options.routes} routes in ${options.namespaces} namespaces, ${options.proxies} simulated proxies in ${options.workers} workers + 1 real proxy; load average ${loadavg()[0]?.toFixed(2)} on ${cpus().length} cores`);
 
   const upstreams = [await startUpstream('upstream-a'), await startUpstream('upstream-b')] as const;
   const namespaces = namespaceNames(options.namespaces);
   const routes = routeRefs(options.routes, namespaces);
   const initialUrl = upstreams[0].url('initial');
-  const runs: SourceRun[] = [];
   for (const kind of options.sources) {
     const workDir = join(workRoot, kind);
     mkdirSync(workDir, { recursive: true });
@@ -69,11 +75,16 @@ async function runBenchmark(options: BenchOptions, workRoot: string): Promise<vo
     }
   }
 
+  report(runs, options, measured, started, undefined);
+}
+
+/** Prints the table and writes the JSON: after the last source, or with what was measured when a later one failed. */
+function report(runs: readonly SourceRun[], options: BenchOptions, measured: { commit: string; dirty: boolean }, started: number, failure: string | undefined): void {
   const rows = buildRows(runs, options);
   const table = markdownTable(rows, runs.map((run) => run.source));
   const elapsedSeconds = (Date.now() - started) / 1000;
   console.log(
-    `\n${options.quick ? 'QUICK (smoke test of the harness, not figures): ' : ''}${options.routes} FhirRoutes in ${options.namespaces} namespaces, ${options.proxies} simulated proxies + 1 real, ` +
+    `\n${options.quick ? 'QUICK (smoke test of the harness, not figures): ' : ''}${failure === undefined ? '' : 'INCOMPLETE (a later source failed): '}${options.routes} FhirRoutes in ${options.namespaces} namespaces, ${options.proxies} simulated proxies + 1 real, ` +
       `commit ${measured.commit.slice(0, 12)}${measured.dirty ? '+dirty' : ''}. Took ${elapsedSeconds.toFixed(0)} s.\n`,
   );
   console.log(table);
@@ -89,6 +100,7 @@ async function runBenchmark(options: BenchOptions, workRoot: string): Promise<vo
         command: `node bench/control-plane/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
         elapsedSeconds,
         measured,
+        ...(failure === undefined ? {} : { failure }),
         machine: { cpus: processors.length, cpuModel: processors[0]?.model ?? 'unknown', memoryMiB: Math.round(totalmem() / 1048576), kernel: release(), node: process.version, loadAverageAtStart: loadavg() },
         options,
         table: rows,
@@ -120,15 +132,20 @@ async function main(): Promise<void> {
   cleanUpOnExit(() => {
     if (!keepWorkRoot) rmSync(workRoot, { recursive: true, force: true });
   });
+  const progress: Progress = { started: Date.now(), measured: { commit: 'unknown', dirty: false }, runs: [] };
   try {
-    await runBenchmark(options, workRoot);
+    await runBenchmark(options, workRoot, progress);
   } catch (error) {
     if (wasInterrupted()) return;
     keepWorkRoot = true;
-    console.error(`bench/control-plane failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(logs kept in ${workRoot})`);
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    console.error(`bench/control-plane failed: ${message}\n(logs kept in ${workRoot})`);
+    if (progress.runs.length > 0) report(progress.runs, options, progress.measured, progress.started, message);
     process.exitCode = 1;
   }
   await stopAll();
+  // A keep-alive socket or a timer of a failed phase must not keep the run alive once all is stopped.
+  process.exit();
 }
 
 await main();

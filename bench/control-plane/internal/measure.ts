@@ -92,6 +92,8 @@ export interface SourceRun {
     readonly workerLoopDelayMaxMs: number;
     readonly slowConsumerDisconnects: number;
     readonly controllerPeakRssBytes: number;
+    /** Set when the memory guard killed the controller during the wave (its RSS then). */
+    readonly controllerKilledAtRssBytes: number | null;
     readonly cpu: PhaseCpu;
   } | null;
   readonly metrics: { readonly nacks: number; readonly slowConsumerDisconnects: number; readonly responses: Readonly<Record<string, number>> };
@@ -146,6 +148,30 @@ async function convergenceDelta(controller: RunningController, before: { sum: nu
   }
 }
 
+/**
+ * Kills the controller when its RSS passes the limit: this machine is shared, and a reconnect wave
+ * once grew today's controller to 21 GB until the kernel's OOM killer ended it.
+ */
+function memoryGuard(controller: RunningController, limitBytes: number, log: (line: string) => void): { tripped: () => number | null; exited: Promise<void>; stop: () => void } {
+  let trippedAt: number | null = null;
+  const exited = new Promise<void>((resolve) => {
+    if (controller.child.exitCode !== null || controller.child.signalCode !== null) resolve();
+    else controller.child.once('exit', () => resolve());
+  });
+  const timer = setInterval(() => {
+    const { rssBytes } = treeMemory([controller.pid]);
+    if (rssBytes <= limitBytes || trippedAt !== null) return;
+    trippedAt = rssBytes;
+    log(`controller RSS ${(rssBytes / 1048576).toFixed(0)} MiB passed --max-controller-rss ${(limitBytes / 1048576).toFixed(0)}: killing it`);
+    try {
+      process.kill(-controller.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }, 200);
+  return { tripped: () => trippedAt, exited, stop: () => clearInterval(timer) };
+}
+
 export async function measureSource(source: MeshSource, context: MeasureContext): Promise<SourceRun> {
   const { options, log, routes, upstreams } = context;
   const namespaces = namespaceNames(options.namespaces);
@@ -153,6 +179,7 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
   const controller = await startController(context.repoRoot, context.workDir, [...source.controllerArgs, ...options.controllerArgs], source.controllerEnv, Math.max(timeoutMs, 300_000));
   log(`${source.kind}: controller ready in ${(controller.readyMs / 1000).toFixed(2)} s (${routes.length} routes; log ${controller.logPath})`);
   const workers = await ProxyWorkers.start(options.workers, context.workDir);
+  const guard = memoryGuard(controller, options.maxControllerRssMiB * 1048576, log);
   let realProxy: RealProxy | undefined;
   try {
     const endpoint: ControllerEndpoint = { address: controller.grpcAddress, ...(context.kubernetes === undefined ? {} : { tls: context.kubernetes.tls }) };
@@ -263,8 +290,10 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
     if (options.waveProxies > 0) {
       meter = cpuMeter(controller.pid, workers);
       const waveOpenedAtMs = await workers.open(endpoint, proxySpecs('wave', options.waveProxies, namespaces), tokens);
-      const served = await workers.waitFirstTables(timeoutMs);
-      const metricsAfterWave = await scrape(controller.adminUrl);
+      // A controller killed by the guard ends the wait at once: nothing more will be served.
+      const served = await Promise.race([workers.waitFirstTables(timeoutMs), guard.exited.then(() => workers.waitFirstTables(0))]);
+      const killedAt = guard.tripped();
+      const metricsAfterWave = killedAt === null ? await scrape(controller.adminUrl) : metricsBeforeWave;
       const slow = (metrics: typeof metricsAfterWave): number => metrics.value('fhirmesh_controller_slow_consumer_disconnects_total') ?? 0;
       wave = {
         proxies: options.waveProxies,
@@ -274,7 +303,8 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
         endDetails: served.stats.endDetails,
         workerLoopDelayMaxMs: served.stats.loopDelayMaxMs,
         slowConsumerDisconnects: slow(metricsAfterWave) - slow(metricsBeforeWave),
-        controllerPeakRssBytes: treeMemory([controller.pid]).peakRssBytes,
+        controllerPeakRssBytes: killedAt ?? treeMemory([controller.pid]).peakRssBytes,
+        controllerKilledAtRssBytes: killedAt,
         cpu: meter(),
       };
       const dropped = Object.values(wave.ends).reduce((total, count) => total + count, 0);
@@ -282,7 +312,8 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
       await workers.closeAll();
     }
 
-    const final = await scrape(controller.adminUrl);
+    // After the guard killed the controller the last metrics are those from before the wave.
+    const final = guard.tripped() === null ? await scrape(controller.adminUrl) : metricsBeforeWave;
     const responses: Record<string, number> = {};
     for (const kind of ['full', 'delta', 'current']) responses[kind] = final.value('fhirmesh_controller_responses_total', { kind }) ?? 0;
     return {
@@ -306,6 +337,7 @@ export async function measureSource(source: MeshSource, context: MeasureContext)
       controllerLog: controller.logPath,
     };
   } finally {
+    guard.stop();
     await realProxy?.stop();
     await workers.stop();
     await controller.stop();

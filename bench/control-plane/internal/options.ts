@@ -26,6 +26,8 @@ export interface BenchOptions {
   readonly timeoutSeconds: number;
   /** Concurrent requests while creating and editing FhirRoutes through the API. */
   readonly apiConcurrency: number;
+  /** The controller is killed past this RSS (MiB): the machine is shared, and a wave once took one to 21 GB. */
+  readonly maxControllerRssMiB: number;
   /** Extra flags for fhirmesh-controller (e.g. a tuning flag of a newer controller). */
   readonly controllerArgs: readonly string[];
   readonly outputPath: string;
@@ -34,7 +36,7 @@ export interface BenchOptions {
 export const USAGE = `usage: node bench/control-plane/run.ts [--quick] [--source directory|kubernetes|both]
   [--routes 10000] [--namespaces 10] [--proxies 1000] [--workers 2] [--changes 30] [--burst 1000]
   [--idle 20] [--settle-max 30] [--wave-proxies 5000] [--timeout 120] [--api-concurrency 32]
-  [--controller-arg=--flag=value]... [--out bench/results/control-plane.json]`;
+  [--max-controller-rss 4096]  [--controller-arg=--flag=value]... [--out bench/results/control-plane.json]`;
 
 export class OptionsError extends Error {}
 
@@ -76,6 +78,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'wave-proxies': { type: 'string' },
       timeout: { type: 'string' },
       'api-concurrency': { type: 'string' },
+      'max-controller-rss': { type: 'string' },
       'controller-arg': { type: 'string', multiple: true },
       out: { type: 'string' },
     },
@@ -103,6 +106,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     waveProxies: integer('wave-proxies', values['wave-proxies'], quick ? 300 : 5_000, 0),
     timeoutSeconds: integer('timeout', values.timeout, quick ? 30 : 120, 1),
     apiConcurrency: integer('api-concurrency', values['api-concurrency'], 32, 1),
+    maxControllerRssMiB: integer('max-controller-rss', values['max-controller-rss'], 4_096, 64),
     controllerArgs: values['controller-arg'] ?? [],
     outputPath: values.out ?? (quick ? 'bench/results/control-plane-quick.json' : 'bench/results/control-plane.json'),
   };

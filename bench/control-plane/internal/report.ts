@@ -71,7 +71,9 @@ function waveRow(run: SourceRun): Judged {
   if (run.wave === null) return { text: 'not run', met: null, by: '' };
   const dropped = Object.values(run.wave.ends).reduce((total, count) => total + count, 0);
   const codes = Object.entries(run.wave.ends).map(([code, count]) => `${count} ${code}`).join(', ');
-  const text = `${run.wave.done} of ${run.wave.proxies} served${run.wave.ms === null ? ' (timed out)' : ` in ${seconds(run.wave.ms)}`}, ${dropped} dropped${dropped > 0 ? ` (${codes})` : ''}`;
+  const text = `${run.wave.done} of ${run.wave.proxies} served${run.wave.ms === null ? ' (timed out)' : ` in ${seconds(run.wave.ms)}`}, ${dropped} dropped${dropped > 0 ? ` (${codes})` : ''}, controller peak ${(run.wave.controllerPeakRssBytes / MiB).toFixed(0)} MiB`;
+  const killed = run.wave.controllerKilledAtRssBytes;
+  if (killed !== null) return { text: `${text}; controller killed at ${(killed / MiB).toFixed(0)} MiB RSS (--max-controller-rss)`, met: false, by: 'the controller ran out of memory' };
   const complete = dropped === 0 && run.wave.done === run.wave.proxies;
   if (run.wave.proxies < 5_000) return { text, met: null, by: complete ? `a wave of ${run.wave.proxies} (the target is 5,000: --wave-proxies 5000)` : `${dropped} dropped in a wave of only ${run.wave.proxies}` };
   return { text, met: complete, by: complete ? '' : `${dropped} dropped, ${run.wave.proxies - run.wave.done} not served` };
