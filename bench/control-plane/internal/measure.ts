@@ -115,13 +115,22 @@ function proxySpecs(prefix: string, count: number, namespaces: readonly string[]
   return Array.from({ length: count }, (_, index) => ({ nodeId: `${prefix}-${String(index).padStart(5, '0')}`, namespace: namespaces[index % namespaces.length] as string }));
 }
 
+/** Last CPU reading per process: once a process is gone (the memory guard killed it) its last reading stands. */
+const lastCpu = new Map<number, number>();
+
+function controllerCpuMicros(pid: number): number {
+  const now = Math.max(treeCpuMicros([pid]), lastCpu.get(pid) ?? 0);
+  lastCpu.set(pid, now);
+  return now;
+}
+
 function cpuMeter(controllerPid: number, workers: ProxyWorkers): () => PhaseCpu {
   const startedAt = performance.now();
-  const controllerAt = treeCpuMicros([controllerPid]);
+  const controllerAt = controllerCpuMicros(controllerPid);
   const workersAt = treeCpuMicros(workers.pids());
   const machineAt = readMachineCpu();
   return () => {
-    const controllerSeconds = (treeCpuMicros([controllerPid]) - controllerAt) / 1e6;
+    const controllerSeconds = (controllerCpuMicros(controllerPid) - controllerAt) / 1e6;
     const workerSeconds = (treeCpuMicros(workers.pids()) - workersAt) / 1e6;
     const wallSeconds = (performance.now() - startedAt) / 1000;
     const machineSeconds = (readMachineCpu().busyMicros - machineAt.busyMicros) / 1e6;
@@ -160,6 +169,7 @@ function memoryGuard(controller: RunningController, limitBytes: number, log: (li
   });
   const timer = setInterval(() => {
     const { rssBytes } = treeMemory([controller.pid]);
+    controllerCpuMicros(controller.pid);
     if (rssBytes <= limitBytes || trippedAt !== null) return;
     trippedAt = rssBytes;
     log(`controller RSS ${(rssBytes / 1048576).toFixed(0)} MiB passed --max-controller-rss ${(limitBytes / 1048576).toFixed(0)}: killing it`);

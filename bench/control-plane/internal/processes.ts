@@ -15,7 +15,7 @@ function track(child: ChildProcess, name: string): ChildProcess {
   child.once('exit', () => live.delete(child));
   child.once('error', (error) => {
     live.delete(child);
-    console.error(`${name} could not start: ${error.message}`);
+    console.error(`${name}: ${error.message}`);
   });
   return child;
 }

@@ -75,6 +75,9 @@ function waveRow(run: SourceRun): Judged {
   const killed = run.wave.controllerKilledAtRssBytes;
   if (killed !== null) return { text: `${text}; controller killed at ${(killed / MiB).toFixed(0)} MiB RSS (--max-controller-rss)`, met: false, by: 'the controller ran out of memory' };
   const complete = dropped === 0 && run.wave.done === run.wave.proxies;
+  // Past the controller's default 15 s ACK deadline a stalled worker alone can make it close streams.
+  const stalled = run.wave.workerLoopDelayMaxMs > 15_000 ? `; the simulated proxies' own loop stalled ${seconds(run.wave.workerLoopDelayMaxMs, 1)}, so part of the drops is the harness` : '';
+  if (!complete && stalled !== '') return { text: `${text}${stalled}`, met: false, by: `${dropped} dropped` };
   if (run.wave.proxies < 5_000) return { text, met: null, by: complete ? `a wave of ${run.wave.proxies} (the target is 5,000: --wave-proxies 5000)` : `${dropped} dropped in a wave of only ${run.wave.proxies}` };
   return { text, met: complete, by: complete ? '' : `${dropped} dropped, ${run.wave.proxies - run.wave.done} not served` };
 }
