@@ -5,7 +5,9 @@ import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 
-export { processTree, treeCpuMicros, treeMemory } from '../../proxy/internal/processes.ts';
+import { signalGroup, stopProcess } from '../../proxy/internal/processes.ts';
+
+export { processTree, stopProcess, treeCpuMicros, treeMemory } from '../../proxy/internal/processes.ts';
 
 const live = new Set<ChildProcess>();
 const cleanups: (() => Promise<void>)[] = [];
@@ -13,7 +15,9 @@ const cleanups: (() => Promise<void>)[] = [];
 function track(child: ChildProcess, name: string): ChildProcess {
   live.add(child);
   child.once('exit', () => live.delete(child));
-  child.once('error', (error) => {
+  child.on('error', (error: NodeJS.ErrnoException) => {
+    // A message sent as a worker is being stopped finds its channel closed: not a failure.
+    if (error.code === 'ERR_IPC_CHANNEL_CLOSED') return;
     live.delete(child);
     console.error(`${name}: ${error.message}`);
   });
@@ -38,25 +42,6 @@ export function forkLogged(name: string, modulePath: string, logPath: string): C
   } finally {
     closeSync(fd);
   }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** SIGTERM to the child's group, SIGKILL if it has not exited within `graceMs`. */
-export async function stopProcess(child: ChildProcess, graceMs = 3_000): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  signalGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Something to undo at the end that is not a child process of ours (the control plane, an upstream). */

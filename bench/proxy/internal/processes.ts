@@ -37,7 +37,8 @@ export function startPinned(name: string, command: string, args: readonly string
   return child;
 }
 
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+/** `signal` to the child's whole process group, unless it has already exited. */
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-child.pid, signal);
