@@ -24,14 +24,32 @@ export interface TokenReviewAuthenticatorOptions {
   audience?: string;
   /** How long a verdict is reused for the same token: reconnect storms must not flood the apiserver. */
   cacheTtlMs?: number;
+  /**
+   * TokenReviews in flight at once (default 32). A reconnect wave of thousands of proxies must not
+   * open thousands of requests to the apiserver: the rest wait their turn, in order.
+   */
+  maxConcurrentReviews?: number;
+  /**
+   * Streams that may wait for a review slot (default 10,000); past it a stream is told to retry
+   * (UNAVAILABLE) at once, so a slow apiserver cannot make the controller hold every reconnect.
+   */
+  maxQueuedReviews?: number;
   now?: () => number;
 }
+
+/** The verdict of one TokenReview, shared by every stream that presented the same token meanwhile. */
+type Verdict = { namespace: string } | { error: ControllerError };
 
 export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenReviewAuthenticatorOptions = {}): Authenticator {
   const audience = options.audience ?? PROXY_TOKEN_AUDIENCE;
   const ttl = options.cacheTtlMs ?? 30_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { namespace: string; until: number }>();
+  const inflight = new Map<string, Promise<Verdict>>();
+  const maxActive = Math.max(1, options.maxConcurrentReviews ?? 32);
+  const maxQueued = Math.max(0, options.maxQueuedReviews ?? 10_000);
+  const queue: (() => void)[] = [];
+  let active = 0;
 
   return async (call) => {
     const header = call.metadata.get('authorization')[0];
@@ -48,27 +66,58 @@ export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenRe
     const cached = cache.get(key);
     if (cached !== undefined && cached.until > now()) return { namespace: cached.namespace };
 
+    // One review per token at a time: the streams of one proxy (or of a wave sharing a token) wait for it.
+    let pending = inflight.get(key);
+    if (pending === undefined) {
+      pending = reviewInTurn(token, key).finally(() => inflight.delete(key));
+      inflight.set(key, pending);
+    }
+    const verdict = await pending;
+    if ('error' in verdict) throw verdict.error;
+    return verdict;
+  };
+
+  async function reviewInTurn(token: string, key: string): Promise<Verdict> {
+    if (active >= maxActive) {
+      if (queue.length >= maxQueued) {
+        return { error: new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', `${queue.length} proxies are already waiting for a TokenReview: retry shortly`) };
+      }
+      await new Promise<void>((resolve) => queue.push(resolve));
+    } else {
+      active++;
+    }
+    try {
+      return await reviewOnce(token, key);
+    } finally {
+      // The slot passes to the next waiter (active stays), or is given back.
+      const next = queue.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  }
+
+  async function reviewOnce(token: string, key: string): Promise<Verdict> {
     let result: TokenReviewResult;
     try {
       result = await review(token, [audience]);
     } catch (err) {
       // The apiserver did not answer (or refused the controller): the token may well be good, so the
       // proxy is told to retry (UNAVAILABLE), not that its credentials are bad. The reviewer logs why.
-      throw new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', 'the controller could not check the token (TokenReview failed): retry shortly', { cause: err });
+      return { error: new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', 'the controller could not check the token (TokenReview failed): retry shortly', { cause: err }) };
     }
     if (!result.authenticated) {
-      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`);
+      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`) };
     }
     if (result.audiences !== undefined && !result.audiences.includes(audience)) {
-      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token is not for audience ${audience}`);
+      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', `token is not for audience ${audience}`) };
     }
     const sa = SERVICE_ACCOUNT.exec(result.username ?? '');
     if (sa === null) {
-      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token does not belong to a service account: proxies authenticate as their pod\'s service account');
+      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token does not belong to a service account: proxies authenticate as their pod\'s service account') };
     }
     const namespace = sa[1] as string;
     if (cache.size > 10_000) cache.clear();
     cache.set(key, { namespace, until: now() + ttl });
     return { namespace };
-  };
+  }
 }

@@ -1,5 +1,7 @@
 // The TokenReview authenticator: a bearer token is required, the apiserver's verdict decides, the
-// namespace comes from the service-account username, and verdicts are cached by token hash.
+// namespace comes from the service-account username, verdicts are cached by token hash, one review
+// per token runs at a time, and at most maxConcurrentReviews run at once (the rest wait in turn, up
+// to a bound).
 
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
@@ -85,5 +87,44 @@ describe('tokenReviewAuthenticator', () => {
   it('serves the authenticated namespace, never the claimed one', () => {
     expect(servedNamespace({ ...claim, namespace: 'other' }, { namespace: 'payers' })).toBe('payers');
     expect(servedNamespace(claim, {})).toBe('payers');
+  });
+
+  it('reviews a token once however many streams present it at the same time', async () => {
+    let reviews = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const auth = tokenReviewAuthenticator(async () => {
+      reviews++;
+      await gate;
+      return { authenticated: true, username: 'system:serviceaccount:payers:acme-proxy' };
+    });
+    const streams = Array.from({ length: 200 }, () => Promise.resolve(auth(callWith('Bearer shared'), claim)));
+    release();
+    expect(await Promise.all(streams)).toEqual(Array.from({ length: 200 }, () => ({ namespace: 'payers' })));
+    expect(reviews).toBe(1);
+  });
+
+  it('keeps at most maxConcurrentReviews in flight, serves the rest in turn, and refuses past the queue bound', async () => {
+    let active = 0;
+    let most = 0;
+    const releases: (() => void)[] = [];
+    const auth = tokenReviewAuthenticator(
+      async (token) => {
+        active++;
+        most = Math.max(most, active);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        active--;
+        return { authenticated: true, username: `system:serviceaccount:ns-${token}:proxy` };
+      },
+      { maxConcurrentReviews: 4, maxQueuedReviews: 10 },
+    );
+    const streams = Array.from({ length: 20 }, (_, i) => codeOf(Promise.resolve(auth(callWith(`Bearer t${i}`), claim))));
+    // Let the first four start; drain the reviews as they come, so the queued ones run in turn.
+    const drain = setInterval(() => releases.shift()?.(), 1);
+    const outcomes = await Promise.all(streams);
+    clearInterval(drain);
+    expect(most).toBe(4);
+    expect(outcomes.filter((o) => o === 'resolved')).toHaveLength(14);
+    expect(outcomes.slice(14)).toEqual(Array.from({ length: 6 }, () => expect.stringMatching(/^FHIRMESH_AUTHENTICATION_UNAVAILABLE: 10 proxies are already waiting/)));
   });
 });
