@@ -8,11 +8,11 @@ import { encodeSharedResponse, withNonce, DISCOVERY_PROTO_PATH, type DiscoveryRe
 import { parseRouteManifests, type FhirRoute } from '../../api/index.ts';
 import { DiscoveryServer, ProxyRegistry, SnapshotStore, trustIdentityClaims } from '../../controller/src/discovery/index.ts';
 import type { SendPacerOptions } from '../../controller/src/discovery/send-pacer.ts';
-import type { RouteWatcher } from '../../controller/src/sources/index.ts';
 import { ControllerMetrics } from '../../controller/src/telemetry/metrics.ts';
 import { silentLogger } from '../../runtime/index.ts';
 import { eventually } from '../support/eventually.ts';
 import { connectFakeProxy, type FakeProxy, type FakeProxyOptions } from '../support/fake-proxy.ts';
+import { ManualSource } from '../support/manual-source.ts';
 
 function routeYaml(name: string, namespace: string, backend = `https://${name}.example.org/fhir`): string {
   return [
@@ -28,32 +28,6 @@ function routeYaml(name: string, namespace: string, backend = `https://${name}.e
   ].join('\n');
 }
 
-/** A source the test sets: `set` replaces the routes and tells the store at once. */
-class TestSource implements RouteWatcher {
-  readonly description = 'test source';
-  #routes: readonly FhirRoute[];
-  readonly #listeners: ((observedAtMs: number) => void)[] = [];
-  constructor(routes: readonly FhirRoute[]) {
-    this.#routes = routes;
-  }
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-  state(): ReturnType<RouteWatcher['state']> {
-    return { routes: this.#routes, refs: { file: () => undefined, secret: () => undefined, service: () => undefined } };
-  }
-  onChange(listener: (observedAtMs: number) => void): void {
-    this.#listeners.push(listener);
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  set(routes: readonly FhirRoute[]): void {
-    this.#routes = routes;
-    for (const listener of this.#listeners) listener(performance.now());
-  }
-}
-
 function routes(perNamespace: Record<string, number>, backend?: (name: string) => string): FhirRoute[] {
   const docs: string[] = [];
   for (const [namespace, count] of Object.entries(perNamespace)) {
@@ -64,7 +38,7 @@ function routes(perNamespace: Record<string, number>, backend?: (name: string) =
 
 interface Harness {
   server: DiscoveryServer;
-  source: TestSource;
+  source: ManualSource;
   store: SnapshotStore;
   metrics: ControllerMetrics;
   address: string;
@@ -78,7 +52,7 @@ afterEach(async () => {
 });
 
 async function harness(initial: readonly FhirRoute[], options: { ackTimeoutMs?: number; pacing?: SendPacerOptions } = {}): Promise<Harness> {
-  const source = new TestSource(initial);
+  const source = new ManualSource(initial);
   const metrics = new ControllerMetrics({ defaultMetrics: false });
   const logger = silentLogger();
   const store = new SnapshotStore({ source, batchWindowMs: 10, logger, metrics });

@@ -7,11 +7,12 @@ import { translate, type Translation } from '../../../controller/src/compile/ind
 import { ProxyRecord, ProxyRegistry } from '../../../controller/src/discovery/proxy-registry.ts';
 import { ConvergenceTracker } from '../../../controller/src/discovery/convergence-tracker.ts';
 import { SnapshotStore } from '../../../controller/src/discovery/snapshot-store.ts';
-import type { ChangeListener, RouteWatcher, SourceState } from '../../../controller/src/sources/index.ts';
+import type { SourceState } from '../../../controller/src/sources/index.ts';
 import { ControllerMetrics } from '../../../controller/src/telemetry/metrics.ts';
 import type { FhirRoute } from '../../../api/index.ts';
 import { createLogger } from '../../../runtime/index.ts';
 import { refsOf, route } from '../api/route-fixtures.ts';
+import { ManualSource } from '../../support/manual-source.ts';
 
 const payers = route({ destination: 'payers-api' }, { name: 'payers-api', namespace: 'payers', generation: 1 });
 const labs = route({ destination: 'labs-api' }, { name: 'labs-api', namespace: 'labs', generation: 1 });
@@ -165,31 +166,6 @@ describe('ConvergenceTracker', () => {
     expect(looked.count).toBeLessThanOrEqual(2 * proxies.length + 1);
   });
 });
-
-class ManualSource implements RouteWatcher {
-  readonly description = 'manual test source';
-  readonly #listeners: ChangeListener[] = [];
-  current: SourceState;
-  constructor(state: SourceState) {
-    this.current = state;
-  }
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-  state(): SourceState {
-    return this.current;
-  }
-  onChange(listener: ChangeListener): void {
-    this.#listeners.push(listener);
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  observed(state: SourceState, atMs: number): void {
-    this.current = state;
-    for (const listener of this.#listeners) listener(atMs);
-  }
-}
 
 describe('SnapshotStore change timing', () => {
   it('passes on the earliest observation of a batch, with the translation it replaces, and times observation → tables', async () => {

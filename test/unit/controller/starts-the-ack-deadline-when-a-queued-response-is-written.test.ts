@@ -8,39 +8,14 @@ import type { FhirRoute } from '../../../api/index.ts';
 import { ProxyRegistry, SnapshotStore } from '../../../controller/src/discovery/index.ts';
 import { ProxyStream } from '../../../controller/src/discovery/proxy-stream.ts';
 import { ResponseCache, type SharedResponse } from '../../../controller/src/discovery/response-cache.ts';
-import type { RouteWatcher } from '../../../controller/src/sources/index.ts';
 import { NO_TRACING } from '../../../controller/src/telemetry/change-tracer.ts';
 import { ControllerMetrics } from '../../../controller/src/telemetry/metrics.ts';
 import { silentLogger } from '../../../runtime/index.ts';
 import { eventually } from '../../support/eventually.ts';
+import { ManualSource } from '../../support/manual-source.ts';
 import { refsOf, route } from '../api/route-fixtures.ts';
 
 const r = (name: string): FhirRoute => route({ destination: name, backend: { url: `https://${name}.example.org/fhir` } }, { name, namespace: 'payers', generation: 1 });
-
-class TestSource implements RouteWatcher {
-  readonly description = 'test source';
-  #routes: readonly FhirRoute[];
-  readonly #listeners: ((observedAtMs: number) => void)[] = [];
-  constructor(routes: readonly FhirRoute[]) {
-    this.#routes = routes;
-  }
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-  state(): ReturnType<RouteWatcher['state']> {
-    return { routes: this.#routes, refs: refsOf() };
-  }
-  onChange(listener: (observedAtMs: number) => void): void {
-    this.#listeners.push(listener);
-  }
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-  set(routes: readonly FhirRoute[]): void {
-    this.#routes = routes;
-    for (const listener of this.#listeners) listener(performance.now());
-  }
-}
 
 interface Queued {
   response: () => SharedResponse;
@@ -58,8 +33,8 @@ afterEach(() => {
   for (const stop of stops.splice(0)) stop();
 });
 
-async function stream(ackTimeoutMs = 200): Promise<{ source: TestSource; store: SnapshotStore; registry: ProxyRegistry; stream: ProxyStream; queued: Queued[]; failed: unknown[] }> {
-  const source = new TestSource([r('acme')]);
+async function stream(ackTimeoutMs = 200): Promise<{ source: ManualSource; store: SnapshotStore; registry: ProxyRegistry; stream: ProxyStream; queued: Queued[]; failed: unknown[] }> {
+  const source = new ManualSource({ routes: [r('acme')], refs: refsOf() });
   const metrics = new ControllerMetrics({ defaultMetrics: false });
   const store = new SnapshotStore({ source, batchWindowMs: 5, logger: silentLogger(), metrics });
   await store.start();
