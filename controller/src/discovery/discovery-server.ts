@@ -155,10 +155,13 @@ export class DiscoveryServer {
       transport: {
         send: (response, nonce, handedOver) => {
           // One response in flight per stream bounds each stream's buffer; the pacer bounds their sum.
+          // Resolved when the pacer gets to it (the response may have been replaced by a newer table
+          // meanwhile), and once: the bytes counted in are the bytes written.
+          let resolved: Buffer | undefined;
+          const bytes = (): Buffer => (resolved ??= response().bytes);
           this.#pacer.enqueue({
-            // Read when the pacer gets to it: the response may have been replaced by a newer table meanwhile.
             get bytes() {
-              return response().bytes.length;
+              return bytes().length;
             },
             get cancelled() {
               return ended || gone;
@@ -168,7 +171,7 @@ export class DiscoveryServer {
               // Called back once http2 took the bytes (flow control permitting): the budget counts
               // what this process still buffers for its streams.
               // A Buffer: preEncodedRouteDiscoveryService's serializer passes it through unchanged.
-              call.write(withNonce(response().bytes, nonce) as unknown as DiscoveryResponse, () => {
+              call.write(withNonce(bytes(), nonce) as unknown as DiscoveryResponse, () => {
                 releaseWrite = undefined;
                 flushed();
               });
