@@ -37,15 +37,14 @@ export interface TokenReviewAuthenticatorOptions {
   now?: () => number;
 }
 
-/** The verdict of one TokenReview, shared by every stream that presented the same token meanwhile. */
-type Verdict = { namespace: string } | { error: ControllerError };
 
 export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenReviewAuthenticatorOptions = {}): Authenticator {
   const audience = options.audience ?? PROXY_TOKEN_AUDIENCE;
   const ttl = options.cacheTtlMs ?? 30_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { namespace: string; until: number }>();
-  const inflight = new Map<string, Promise<Verdict>>();
+  // The review in flight per token hash: every stream that presents the token meanwhile awaits it.
+  const inflight = new Map<string, Promise<{ namespace: string }>>();
   const maxActive = Math.max(1, options.maxConcurrentReviews ?? 32);
   const maxQueued = Math.max(0, options.maxQueuedReviews ?? 10_000);
   const queue: (() => void)[] = [];
@@ -72,15 +71,13 @@ export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenRe
       pending = reviewInTurn(token, key).finally(() => inflight.delete(key));
       inflight.set(key, pending);
     }
-    const verdict = await pending;
-    if ('error' in verdict) throw verdict.error;
-    return verdict;
+    return pending;
   };
 
-  async function reviewInTurn(token: string, key: string): Promise<Verdict> {
+  async function reviewInTurn(token: string, key: string): Promise<{ namespace: string }> {
     if (active >= maxActive) {
       if (queue.length >= maxQueued) {
-        return { error: new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', `${queue.length} proxies are already waiting for a TokenReview: retry shortly`) };
+        throw new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', `${queue.length} proxies are already waiting for a TokenReview: retry shortly`);
       }
       await new Promise<void>((resolve) => queue.push(resolve));
     } else {
@@ -96,24 +93,24 @@ export function tokenReviewAuthenticator(review: TokenReviewer, options: TokenRe
     }
   }
 
-  async function reviewOnce(token: string, key: string): Promise<Verdict> {
+  async function reviewOnce(token: string, key: string): Promise<{ namespace: string }> {
     let result: TokenReviewResult;
     try {
       result = await review(token, [audience]);
     } catch (err) {
       // The apiserver did not answer (or refused the controller): the token may well be good, so the
       // proxy is told to retry (UNAVAILABLE), not that its credentials are bad. The reviewer logs why.
-      return { error: new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', 'the controller could not check the token (TokenReview failed): retry shortly', { cause: err }) };
+      throw new ControllerError('FHIRMESH_AUTHENTICATION_UNAVAILABLE', 'the controller could not check the token (TokenReview failed): retry shortly', { cause: err });
     }
     if (!result.authenticated) {
-      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`) };
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token refused: ${result.error ?? 'not authenticated'}; use a current token with audience ${audience}`);
     }
     if (result.audiences !== undefined && !result.audiences.includes(audience)) {
-      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', `token is not for audience ${audience}`) };
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', `token is not for audience ${audience}`);
     }
     const sa = SERVICE_ACCOUNT.exec(result.username ?? '');
     if (sa === null) {
-      return { error: new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token does not belong to a service account: proxies authenticate as their pod\'s service account') };
+      throw new ControllerError('FHIRMESH_UNAUTHENTICATED', 'the token does not belong to a service account: proxies authenticate as their pod\'s service account');
     }
     const namespace = sa[1] as string;
     if (cache.size > 10_000) cache.clear();
