@@ -3,6 +3,7 @@
 // Incremental: a refresh computes again only the routes whose inputs moved.
 
 import { exportScopeOf, type FhirRoute, type FhirRouteStatus, type RouteResult } from '../../../api/index.ts';
+import { canonicalJson } from '../../../runtime/index.ts';
 import type { Translation } from '../compile/index.ts';
 import { groupViews, mergeViews, namespaceSummaries } from './internal/proxy-groups.ts';
 import { computeRouteStatus } from './internal/route-status.ts';
@@ -106,7 +107,9 @@ export class DesiredStatuses {
       const previous = previousOf(stored, last?.status) ?? route.status;
       const computed = computeRouteStatus({ route, result, proxies, previous, now });
       // Unchanged: the same object, so a reader holding it can tell by identity too.
-      const status = last !== undefined && sameStatus(last.status, computed) ? last.status : computed;
+      // Only routes whose inputs moved get here, so comparing whole statuses is cheap; and it cannot
+      // miss a field added to FhirRouteStatus later.
+      const status = last !== undefined && canonicalJson(last.status) === canonicalJson(computed) ? last.status : computed;
       next.set(key, { route, result, stored, status, settled: isSettled(status, stored) });
       if (status !== last?.status) {
         changes.changed.push(key);
@@ -182,27 +185,6 @@ function sameResult(a: RouteResult, b: RouteResult): boolean {
       a.acceptedMessage === b.acceptedMessage &&
       a.resolvedRefsMessage === b.resolvedRefsMessage)
   );
-}
-
-/** Field by field, what canonicalJson of both would say (computeRouteStatus always makes one shape). */
-function sameStatus(a: FhirRouteStatus, b: FhirRouteStatus): boolean {
-  if (a.observedGeneration !== b.observedGeneration || a.proxies?.total !== b.proxies?.total || a.proxies?.programmed !== b.proxies?.programmed) return false;
-  if ((a.proxies === undefined) !== (b.proxies === undefined)) return false;
-  const x = a.conditions ?? [];
-  const y = b.conditions ?? [];
-  if (x.length !== y.length || (a.conditions === undefined) !== (b.conditions === undefined)) return false;
-  return x.every((c, i) => {
-    const d = y[i];
-    return (
-      d !== undefined &&
-      c.type === d.type &&
-      c.status === d.status &&
-      c.reason === d.reason &&
-      c.message === d.message &&
-      c.observedGeneration === d.observedGeneration &&
-      c.lastTransitionTime === d.lastTransitionTime
-    );
-  });
 }
 
 /**
