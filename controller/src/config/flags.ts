@@ -5,6 +5,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../../../api/index.ts';
 import { LOG_LEVELS, TracingConfigError, tracingSettings, type LogLevel, type TracingSettings } from '../../../runtime/index.ts';
+import { DEFAULT_DIRECTORY_POLL_MS } from '../sources/index.ts';
 import { INJECTOR_FLAG_OPTIONS, INJECTOR_USAGE, injectorServeConfigOf, type InjectorServeConfig } from '../injector/index.ts';
 
 export type SourceConfig =
@@ -55,9 +56,6 @@ export interface ControllerConfig {
 export class FlagError extends Error {}
 
 export const CONTROLLER_VERSION = '0.1.0';
-
-/** --routes-dir-poll's default (the directory source's own default, restated so flags.ts imports no source). */
-const DEFAULT_ROUTES_DIR_POLL_MS = 10_000;
 
 /** client-go's defaults, as written on the command line: the usage text and the parser both read them. */
 const LEADER_ELECTION_DEFAULTS = { leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } as const;
@@ -193,7 +191,7 @@ export function parseControllerFlags(argv: string[], env: NodeJS.ProcessEnv): Co
 
 /** The default is a backstop: the watch reads an edit within --batch-window; a 10 s stat of 10,000 files costs about 0.5 % of a core. */
 function routesDirPollOf(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_ROUTES_DIR_POLL_MS;
+  if (text === undefined) return DEFAULT_DIRECTORY_POLL_MS;
   if (text === '0') return 0;
   const ms = parseDurationMs(text);
   if (ms === undefined || (ms !== 0 && (ms < 100 || ms > 3_600_000))) {

@@ -389,7 +389,7 @@ export class DirectorySource implements RouteWatcher {
         continue;
       }
       if (routes.has(key)) {
-        this.#options.logger.log('warn', 'route defined in two files; the first file (by name) is used', { route: key, used: name, ignored: name });
+        this.#options.logger.log('warn', 'route defined twice in one file; the first is used', { route: key, file: name });
         continue;
       }
       // Unchanged in an edited file: the object it had, so compile's caches still hold for it.
