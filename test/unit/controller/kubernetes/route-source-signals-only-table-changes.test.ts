@@ -108,6 +108,30 @@ describe('KubernetesRouteSource', () => {
     expect(refs.secret('payers', 'acme-ca', 'unrelated.key')).toBeUndefined();
   });
 
+  it('stops reacting to a Service or Secret once the last route naming it drops it or goes', async () => {
+    const w = await world();
+    // Two routes name the same Service and Secret: each is counted, not just remembered.
+    const second = route(acme.spec, { name: 'acme-2', namespace: 'payers', uid: 'u2', generation: 1, creationTimestamp: '2026-03-02T00:00:00Z' });
+    w.routes.set('payers/acme', acme);
+    w.routes.set('payers/acme-2', second);
+    w.routes.set('payers/acme', undefined);
+    let before = w.changes();
+    w.secrets.set('payers/acme-ca', secret({ 'ca.crt': 'PEM1' }));
+    w.services.set('payers/fhir', { uid: 's1' });
+    expect(w.changes()).toBe(before + 2);
+    // The last one edited to name neither: their changes no longer reach compile.
+    w.routes.set('payers/acme-2', { ...second, metadata: { ...second.metadata, generation: 2 }, spec: { ...second.spec, backend: { url: 'https://acme.example.org/fhir' } } });
+    before = w.changes();
+    w.secrets.set('payers/acme-ca', secret({ 'ca.crt': 'PEM2' }));
+    w.services.set('payers/fhir', { uid: 's2' });
+    expect(w.changes()).toBe(before);
+    // Named again: counted again.
+    w.routes.set('payers/acme', acme);
+    before = w.changes();
+    w.secrets.set('payers/acme-ca', secret({ 'ca.crt': 'PEM3' }));
+    expect(w.changes()).toBe(before + 1);
+  });
+
   it('hands out states whose resolver does not change under them', async () => {
     const w = await world();
     w.routes.set('payers/acme', acme);
