@@ -72,7 +72,8 @@ test('answers POST /inject over HTTPS with the sidecar patch, taking the CA from
   const answer = await post(review('a1'));
   expect(answer.json).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'a1', allowed: true, patchType: 'JSONPatch' } });
   expect(caOf(answer.json)).toBe(pki.caPem);
-  expect(controller.logs).toContainEqual(expect.objectContaining({ component: 'injector', msg: 'proxy injected', pod: 'payers/claims-*' }));
+  // Log lines leave once per event-loop turn, through a pipe: the line may arrive after the answer.
+  await expect.poll(() => controller.logs, { timeout: 5_000 }).toContainEqual(expect.objectContaining({ component: 'injector', msg: 'proxy injected', pod: 'payers/claims-*' }));
 
   const rotated = makeTestPki(path.join(dir, 'pki2'), 'fhirmesh-controller.fhirmesh-system.svc');
   fs.writeFileSync(path.join(dir, 'ca.crt'), rotated.caPem);
